@@ -1,0 +1,343 @@
+//! Tasks: the trait the `#[task]` macro implements, the registry of handlers,
+//! and how a handler's return value becomes an attempt's outcome.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::retry::RetryPolicy;
+
+/// The defaults a task was declared with (`#[task(queue = ..., ...)]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskOptions {
+    /// The queue, `"default"` unless set.
+    pub queue: &'static str,
+    /// Total attempts, 3 unless set.
+    pub max_attempts: u32,
+    /// Backoff between attempts.
+    pub retry: RetryPolicy,
+    /// Per-attempt timeout, none unless set.
+    pub timeout: Option<Duration>,
+    /// Priority, 0 unless set; higher runs first.
+    pub priority: i16,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        TaskOptions {
+            queue: "default",
+            max_attempts: 3,
+            retry: RetryPolicy::default(),
+            timeout: None,
+            priority: 0,
+        }
+    }
+}
+
+/// A dispatchable task with its arguments. Implemented by `#[task]`; you do
+/// not implement it by hand.
+pub trait Task: Send + 'static {
+    /// The stable task name that travels on the wire.
+    const NAME: &'static str;
+    /// The declared defaults.
+    fn options() -> TaskOptions;
+    /// Encodes the arguments as a msgpack map from parameter name to value.
+    fn encode_args(&self) -> Result<rmpv::Value>;
+}
+
+/// What a running job knows about itself. Passed to handlers by the worker.
+#[derive(Clone, Debug)]
+pub struct JobContext {
+    /// The job's id.
+    pub id: JobId,
+    /// The task name.
+    pub task: String,
+    /// The queue it was claimed from.
+    pub queue: String,
+    /// This attempt's number, starting at 1.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The encoded arguments.
+    pub args: rmpv::Value,
+}
+
+/// Why an attempt did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskFailure {
+    /// A readable reason (stored with the job).
+    pub message: String,
+    /// `true` when retrying cannot help: the job goes straight to dead-letter.
+    pub permanent: bool,
+}
+
+impl TaskFailure {
+    /// A failure that may succeed on retry.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        TaskFailure {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that no retry can fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        TaskFailure {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// The future a registered handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), TaskFailure>> + Send>>;
+
+/// One registered task handler, submitted to `inventory` by `#[task]`.
+#[derive(Debug)]
+pub struct TaskRegistration {
+    /// The task name.
+    pub name: &'static str,
+    /// Where the task was declared (`file:line`), for error messages.
+    pub location: &'static str,
+    /// Decodes the arguments and runs the function.
+    pub handler: fn(JobContext) -> HandlerFuture,
+}
+
+inventory::collect!(TaskRegistration);
+
+/// An error that must not be retried: return it (or wrap your error in it)
+/// and the job goes straight to dead-letter.
+///
+/// ```
+/// use asynctasq_core::Permanent;
+///
+/// fn charge(card: &str) -> Result<(), Permanent> {
+///     if card.is_empty() {
+///         return Err(Permanent::new("card number is empty"));
+///     }
+///     Ok(())
+/// }
+/// assert!(charge("").is_err());
+/// ```
+///
+/// Handlers returning `anyhow::Result` can `return Err(Permanent::new(..).into())`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permanent {
+    message: String,
+}
+
+impl Permanent {
+    /// Marks `error` as permanent.
+    pub fn new(error: impl fmt::Display) -> Self {
+        Permanent {
+            message: error.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Permanent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Permanent {}
+
+/// The return types a task function may have: `()` or `Result<T, E>` with
+/// `E: Display`. An `Err` is a failed attempt.
+#[diagnostic::on_unimplemented(
+    message = "a #[task] function must return `()` or `Result<T, E>` where `E: Display`",
+    note = "`{Self}` is not a supported return type"
+)]
+pub trait IntoTaskResult {
+    /// Converts to the attempt's outcome.
+    fn into_task_result(self) -> Result<(), TaskFailure>;
+}
+
+impl IntoTaskResult for () {
+    fn into_task_result(self) -> Result<(), TaskFailure> {
+        Ok(())
+    }
+}
+
+impl<T, E: fmt::Display + 'static> IntoTaskResult for Result<T, E> {
+    fn into_task_result(self) -> Result<(), TaskFailure> {
+        match self {
+            Ok(_) => Ok(()),
+            Err(error) => Err(failure_from(&error)),
+        }
+    }
+}
+
+fn failure_from<E: fmt::Display + 'static>(error: &E) -> TaskFailure {
+    let any: &dyn Any = error;
+    if any.is::<Permanent>() {
+        return TaskFailure::permanent(error.to_string());
+    }
+    if let Some(e) = any.downcast_ref::<anyhow::Error>() {
+        let message = format!("{e:#}");
+        return if e.downcast_ref::<Permanent>().is_some() {
+            TaskFailure::permanent(message)
+        } else {
+            TaskFailure::retryable(message)
+        };
+    }
+    if let Some(e) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        return TaskFailure {
+            message: error.to_string(),
+            permanent: e.is::<Permanent>(),
+        };
+    }
+    TaskFailure::retryable(error.to_string())
+}
+
+/// The handlers linked into this binary, by name.
+#[derive(Debug)]
+pub struct Registry {
+    tasks: HashMap<&'static str, &'static TaskRegistration>,
+}
+
+impl Registry {
+    /// Collects every `#[task]` linked into the binary.
+    ///
+    /// Fails when two tasks share a name (naming both places) or when no task
+    /// is registered at all — usually a crate of tasks that the binary never
+    /// references, which the linker then drops.
+    pub fn from_inventory() -> Result<Registry> {
+        Self::from_registrations(inventory::iter::<TaskRegistration>)
+    }
+
+    /// Builds a registry from an explicit list (tests).
+    pub fn from_registrations(
+        registrations: impl IntoIterator<Item = &'static TaskRegistration>,
+    ) -> Result<Registry> {
+        let mut tasks: HashMap<&'static str, &'static TaskRegistration> = HashMap::new();
+        for reg in registrations {
+            if let Some(previous) = tasks.insert(reg.name, reg) {
+                return Err(Error::Registry(format!(
+                    "two tasks are named `{}`: one at {}, one at {}; give one of them `#[task(name = \"...\")]`",
+                    reg.name, previous.location, reg.location
+                )));
+            }
+        }
+        if tasks.is_empty() {
+            return Err(Error::Registry(
+                "no tasks are registered in this binary, so a worker would have nothing to run. \
+                 If your #[task] functions live in another crate, reference it from the worker \
+                 binary (for example `use my_tasks as _;`), otherwise the linker drops it"
+                    .into(),
+            ));
+        }
+        Ok(Registry { tasks })
+    }
+
+    /// The handler for `name`.
+    pub fn get(&self, name: &str) -> Option<&'static TaskRegistration> {
+        self.tasks.get(name).copied()
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.tasks.keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// Encodes one argument value (named msgpack, as the envelope uses).
+pub fn encode_arg<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<rmpv::Value> {
+    let bytes = rmp_serde::to_vec_named(value).map_err(|source| Error::Encode {
+        what: format!("argument `{name}`"),
+        source,
+    })?;
+    rmpv::decode::read_value(&mut bytes.as_slice())
+        .map_err(|e| Error::decode(format!("argument `{name}`"), e))
+}
+
+/// Decodes argument `name` from an argument map. A missing argument decodes
+/// as msgpack `nil`, so an `Option` parameter added later reads as `None`.
+pub fn decode_arg<T: DeserializeOwned>(args: &rmpv::Value, name: &str) -> Result<T> {
+    let value = args
+        .as_map()
+        .ok_or_else(|| Error::decode("job arguments", "expected a map of named arguments"))?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(name))
+        .map(|(_, v)| v);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, value.unwrap_or(&rmpv::Value::Nil))
+        .map_err(|e| Error::decode(format!("argument `{name}`"), e))?;
+    rmp_serde::from_slice(&bytes).map_err(|e| match value {
+        None => Error::decode(format!("argument `{name}`"), "missing from the payload"),
+        Some(_) => Error::decode(format!("argument `{name}`"), e),
+    })
+}
+
+/// Builds the argument map from `(name, value)` pairs.
+pub fn args_map(pairs: Vec<(&'static str, rmpv::Value)>) -> rmpv::Value {
+    rmpv::Value::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (rmpv::Value::from(k), v))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_map_to_failures() {
+        assert_eq!(().into_task_result(), Ok(()));
+        assert_eq!(Ok::<u8, String>(1).into_task_result(), Ok(()));
+        assert_eq!(
+            Err::<(), _>("boom".to_string()).into_task_result(),
+            Err(TaskFailure::retryable("boom"))
+        );
+        assert_eq!(
+            Err::<(), _>(Permanent::new("bad card")).into_task_result(),
+            Err(TaskFailure::permanent("bad card"))
+        );
+        let wrapped: anyhow::Result<()> =
+            Err(anyhow::Error::new(Permanent::new("gone")).context("charging"));
+        assert_eq!(
+            wrapped.into_task_result(),
+            Err(TaskFailure::permanent("charging: gone"))
+        );
+        let plain: anyhow::Result<()> = Err(anyhow::anyhow!("flaky"));
+        assert_eq!(plain.into_task_result(), Err(TaskFailure::retryable("flaky")));
+    }
+
+    #[test]
+    fn args_round_trip_and_report_bad_input() {
+        #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct User {
+            name: String,
+            age: u8,
+        }
+        let user = User {
+            name: "Ada".into(),
+            age: 36,
+        };
+        let map = args_map(vec![
+            ("user", encode_arg("user", &user).unwrap()),
+            ("n", encode_arg("n", &7u64).unwrap()),
+        ]);
+        assert_eq!(decode_arg::<User>(&map, "user").unwrap(), user);
+        assert_eq!(decode_arg::<u64>(&map, "n").unwrap(), 7);
+        assert_eq!(decode_arg::<Option<String>>(&map, "later").unwrap(), None);
+        let missing = decode_arg::<String>(&map, "later").unwrap_err().to_string();
+        assert!(missing.contains("`later`") && missing.contains("missing"), "{missing}");
+        let wrong = decode_arg::<User>(&map, "n").unwrap_err().to_string();
+        assert!(wrong.contains("`n`"), "{wrong}");
+        assert!(decode_arg::<u8>(&rmpv::Value::from(3), "n").is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! Writes attempt results back to the driver: completions in batches, retries
+//! and dead-letters one by one. A write that fails is retried a few times;
+//! if the driver stays down, the lease expires and the rescuer returns the job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::executor::Verdict;
+use super::stats::WorkerCounters;
+use crate::driver::Driver;
+use crate::job::Receipt;
+
+/// Most completions written in one call.
+const MAX_BATCH: usize = 512;
+
+/// One finished attempt, on its way to the driver.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) receipt: Receipt,
+    pub(crate) task: String,
+    pub(crate) verdict: Verdict,
+}
+
+/// Drains `rx` until every sender is gone.
+pub(crate) async fn run(
+    driver: Arc<dyn Driver>,
+    mut rx: mpsc::Receiver<Finished>,
+    counters: Arc<WorkerCounters>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut completed = Vec::with_capacity(batch.len());
+        for finished in batch.drain(..) {
+            match finished.verdict {
+                Verdict::Complete => completed.push(finished.receipt),
+                Verdict::Retry { run_at, error } => {
+                    tracing::warn!(job.id = %finished.receipt.id, task = %finished.task, attempt = error.attempt, %run_at, error = %error.message, "attempt failed; retrying");
+                    let applied = with_retries("retry", || {
+                        driver.retry(&finished.receipt, run_at, &error)
+                    })
+                    .await;
+                    counters.record_retry(applied);
+                }
+                Verdict::Bury { error } => {
+                    tracing::error!(job.id = %finished.receipt.id, task = %finished.task, attempt = error.attempt, error = %error.message, "job moved to dead-letter");
+                    let applied = with_retries("bury", || driver.bury(&finished.receipt, &error)).await;
+                    counters.record_dead(applied);
+                }
+            }
+        }
+        if !completed.is_empty() {
+            let applied = with_retries("complete", || driver.complete(&completed))
+                .await
+                .unwrap_or(0);
+            counters.record_completed(completed.len() as u64, applied);
+        }
+    }
+}
+
+/// Calls `op` up to 5 times with growing pauses. `None` if it never succeeded.
+async fn with_retries<T, F, Fut>(what: &str, mut op: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut pause = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "{what} failed; will retry");
+                tokio::time::sleep(pause).await;
+                pause *= 3;
+            }
+        }
+    }
+    tracing::error!("{what} failed 5 times; the lease will expire and the rescuer will return the job");
+    None
+}

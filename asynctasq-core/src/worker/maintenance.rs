@@ -1,0 +1,49 @@
+//! Background duties of a worker: extending the leases of running jobs and
+//! rescuing jobs whose lease expired (a crashed or hung worker elsewhere).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::{Executing, WorkerConfig};
+use crate::driver::Driver;
+use crate::job::Receipt;
+
+/// Runs until aborted.
+pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, executing: Executing) {
+    let extend_every = config.lease / 3;
+    let tick = extend_every.min(config.rescue_interval).max(Duration::from_millis(50));
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_extend = Instant::now() + extend_every;
+    let mut next_rescue = Instant::now();
+    loop {
+        interval.tick().await;
+        let now = Instant::now();
+        if now >= next_rescue {
+            next_rescue = now + config.rescue_interval;
+            match driver.rescue_expired().await {
+                Ok(r) if r.requeued + r.buried > 0 => {
+                    tracing::warn!(requeued = r.requeued, buried = r.buried, "rescued jobs with expired leases")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
+            }
+        }
+        if now >= next_extend {
+            next_extend = now + extend_every;
+            let receipts: Vec<Receipt> = executing
+                .lock()
+                .expect("executing map poisoned")
+                .values()
+                .copied()
+                .collect();
+            if !receipts.is_empty() {
+                if let Err(e) = driver.extend(&receipts, config.lease).await {
+                    tracing::warn!(error = %e, "extending leases failed");
+                }
+            }
+        }
+    }
+}

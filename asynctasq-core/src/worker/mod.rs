@@ -1,0 +1,441 @@
+//! The worker runtime: claims jobs in batches up to a concurrency limit, runs
+//! them with timeouts and panic capture, writes results in batches, keeps
+//! leases alive, rescues expired leases, and shuts down gracefully.
+//!
+//! ```no_run
+//! # async fn run() -> asynctasq_core::Result<()> {
+//! use std::time::Duration;
+//! use asynctasq_core::{Client, Config, Worker};
+//!
+//! let client = Client::connect(&Config::new("sqlite://jobs.db")).await?;
+//! let report = Worker::new(client)
+//!     .queues(["emails", "default"])
+//!     .concurrency(50)
+//!     .grace(Duration::from_secs(30))
+//!     .run() // until SIGINT / SIGTERM
+//!     .await?;
+//! println!("completed {}", report.completed);
+//! # Ok(()) }
+//! ```
+
+mod completer;
+mod executor;
+mod maintenance;
+mod stats;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+pub use stats::WorkerReport;
+
+use crate::dispatch::Client;
+use crate::error::{Error, Result};
+use crate::job::{ClaimParams, JobId, Receipt};
+use crate::task::Registry;
+use completer::Finished;
+use stats::WorkerCounters;
+
+/// How a worker runs. Every field has a sensible default.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Queues to claim from (default `["default"]`).
+    pub queues: Vec<String>,
+    /// Jobs run at once (default 10).
+    pub concurrency: usize,
+    /// Lease per claim; extended every third of it while a job runs (default 60 s).
+    pub lease: Duration,
+    /// On shutdown, how long in-flight jobs may take before they are released (default 30 s).
+    pub grace: Duration,
+    /// Stop after claiming this many jobs, once they finish.
+    pub max_jobs: Option<u64>,
+    /// Exit once the queues hold no ready, scheduled or running jobs.
+    pub burst: bool,
+    /// Most jobs claimed in one call (default 128, never above `concurrency`).
+    pub claim_batch: usize,
+    /// Longest idle wait between claims; drivers wake the worker sooner (default 5 s).
+    pub idle_wait: Duration,
+    /// How often expired leases are rescued (default 15 s, never above half the lease).
+    pub rescue_interval: Duration,
+    /// This worker's name in logs and claims.
+    pub id: String,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            queues: vec!["default".to_string()],
+            concurrency: 10,
+            lease: Duration::from_secs(60),
+            grace: Duration::from_secs(30),
+            max_jobs: None,
+            burst: false,
+            claim_batch: 128,
+            idle_wait: Duration::from_secs(5),
+            rescue_interval: Duration::from_secs(15),
+            id: format!(
+                "{}-{}",
+                std::process::id(),
+                &crate::job::JobId::new().to_string()[24..]
+            ),
+        }
+    }
+}
+
+/// A worker bound to a client. Build it, then [`run`](Worker::run) it.
+#[derive(Debug)]
+pub struct Worker {
+    client: Client,
+    config: WorkerConfig,
+    registry: Option<Registry>,
+}
+
+impl Worker {
+    /// A worker with default settings over `client`.
+    pub fn new(client: Client) -> Self {
+        Worker {
+            client,
+            config: WorkerConfig::default(),
+            registry: None,
+        }
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Claims from these queues.
+    pub fn queues<I, S>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Runs up to `n` jobs at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.config.concurrency = n;
+        self
+    }
+
+    /// Sets the lease length.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// Sets the shutdown grace period.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.config.grace = grace;
+        self
+    }
+
+    /// Stops after `n` jobs.
+    pub fn max_jobs(mut self, n: u64) -> Self {
+        self.config.max_jobs = Some(n);
+        self
+    }
+
+    /// Exits when the queues are drained.
+    pub fn burst(mut self, on: bool) -> Self {
+        self.config.burst = on;
+        self
+    }
+
+    /// Uses `registry` instead of every `#[task]` linked into the binary.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Runs until SIGINT or SIGTERM (or until drained / `max_jobs` when set).
+    pub async fn run(self) -> Result<WorkerReport> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` resolves (or until drained / `max_jobs` when set),
+    /// then shuts down gracefully.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<WorkerReport> {
+        let config = validate(self.config)?;
+        let registry = match self.registry {
+            Some(r) => r,
+            None => Registry::from_inventory()?,
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let signal_task = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let runtime = Runtime::new(self.client, config, registry);
+        let result = runtime.run(stop_rx).await;
+        signal_task.abort();
+        result
+    }
+}
+
+fn validate(mut config: WorkerConfig) -> Result<WorkerConfig> {
+    if config.queues.is_empty() {
+        return Err(Error::Config("a worker needs at least one queue".into()));
+    }
+    if config.concurrency == 0 {
+        return Err(Error::Config("concurrency must be at least 1".into()));
+    }
+    if config.lease < Duration::from_millis(100) {
+        return Err(Error::Config("the lease must be at least 100ms".into()));
+    }
+    config.claim_batch = config.claim_batch.clamp(1, config.concurrency);
+    config.rescue_interval = config.rescue_interval.min(config.lease / 2);
+    Ok(config)
+}
+
+/// Receipts of jobs that are executing now, for lease extension and release.
+pub(crate) type Executing = Arc<Mutex<HashMap<JobId, Receipt>>>;
+
+struct Runtime {
+    client: Client,
+    config: Arc<WorkerConfig>,
+    registry: Arc<Registry>,
+    counters: Arc<WorkerCounters>,
+    executing: Executing,
+}
+
+impl Runtime {
+    fn new(client: Client, config: WorkerConfig, registry: Registry) -> Self {
+        Runtime {
+            client,
+            config: Arc::new(config),
+            registry: Arc::new(registry),
+            counters: Arc::default(),
+            executing: Arc::default(),
+        }
+    }
+
+    async fn run(self, mut stop: watch::Receiver<bool>) -> Result<WorkerReport> {
+        let driver = self.client.driver().clone();
+        let config = self.config.clone();
+        tracing::info!(
+            worker = %config.id, driver = driver.name(), queues = ?config.queues,
+            concurrency = config.concurrency, tasks = ?self.registry.names(), "worker started"
+        );
+        let (done_tx, done_rx) = mpsc::channel::<Finished>(config.concurrency * 2);
+        let completer = tokio::spawn(completer::run(
+            driver.clone(),
+            done_rx,
+            self.counters.clone(),
+        ));
+        let maintenance = tokio::spawn(maintenance::run(
+            driver.clone(),
+            config.clone(),
+            self.executing.clone(),
+        ));
+        let semaphore = Arc::new(Semaphore::new(config.concurrency));
+        let mut jobs = JoinSet::new();
+        let mut claim_pause = Duration::from_millis(100);
+
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let remaining = config
+                .max_jobs
+                .map(|max| max.saturating_sub(self.counters.claimed()));
+            if remaining == Some(0) {
+                break;
+            }
+            while jobs.try_join_next().is_some() {}
+            let first = tokio::select! {
+                permit = semaphore.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+                _ = stop.changed() => break,
+            };
+            let mut permits = vec![first];
+            let want = remaining
+                .map_or(config.claim_batch, |r| r.min(config.claim_batch as u64) as usize);
+            while permits.len() < want {
+                match semaphore.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let params = ClaimParams {
+                worker: &config.id,
+                queues: &config.queues,
+                max: permits.len(),
+                lease: config.lease,
+            };
+            let claimed = match driver.claim(params).await {
+                Ok(c) => {
+                    claim_pause = Duration::from_millis(100);
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying in {claim_pause:?}");
+                    drop(permits);
+                    tokio::select! {
+                        _ = tokio::time::sleep(claim_pause) => {},
+                        _ = stop.changed() => break,
+                    }
+                    claim_pause = (claim_pause * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let got = claimed.len();
+            self.counters.record_claimed(got as u64);
+            for job in claimed {
+                let permit = permits.pop().expect("claim returned at most `max` jobs");
+                self.executing
+                    .lock()
+                    .expect("executing map poisoned")
+                    .insert(job.receipt.id, job.receipt);
+                let registry = self.registry.clone();
+                let executing = self.executing.clone();
+                let done = done_tx.clone();
+                jobs.spawn(async move {
+                    tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
+                    let verdict = executor::execute(&job, &registry).await;
+                    executing
+                        .lock()
+                        .expect("executing map poisoned")
+                        .remove(&job.receipt.id);
+                    drop(permit);
+                    let _ = done
+                        .send(Finished {
+                            receipt: job.receipt,
+                            task: job.task,
+                            verdict,
+                        })
+                        .await;
+                });
+            }
+            drop(permits);
+            if got > 0 {
+                continue;
+            }
+            if config.burst && self.drained(&semaphore).await {
+                break;
+            }
+            let wait = if config.burst {
+                config.idle_wait.min(Duration::from_millis(20))
+            } else {
+                config.idle_wait
+            };
+            tokio::select! {
+                r = driver.wait(&config.queues, wait) => if let Err(e) = r {
+                    tracing::warn!(error = %e, "waiting for work failed");
+                    tokio::time::sleep(claim_pause).await;
+                },
+                _ = stop.changed() => break,
+            }
+        }
+
+        self.shut_down(&semaphore, &mut jobs, &stop).await;
+        drop(done_tx);
+        let _ = completer.await;
+        maintenance.abort();
+        let report = self.counters.report();
+        tracing::info!(worker = %config.id, ?report, "worker stopped");
+        Ok(report)
+    }
+
+    /// `true` when this worker runs nothing and the queues hold no outstanding job.
+    async fn drained(&self, semaphore: &Semaphore) -> bool {
+        if semaphore.available_permits() != self.config.concurrency {
+            return false;
+        }
+        match self
+            .client
+            .driver()
+            .stats(Some(&self.config.queues))
+            .await
+        {
+            Ok(stats) => stats.iter().all(|s| s.paused || s.outstanding() == 0),
+            Err(e) => {
+                tracing::warn!(error = %e, "stats failed while checking for a drained queue");
+                false
+            }
+        }
+    }
+
+    /// Lets running jobs finish; after the grace period (only when stopped by
+    /// a signal), aborts the rest and releases their jobs.
+    async fn shut_down(
+        &self,
+        semaphore: &Arc<Semaphore>,
+        jobs: &mut JoinSet<()>,
+        stop: &watch::Receiver<bool>,
+    ) {
+        let all = u32::try_from(self.config.concurrency).unwrap_or(u32::MAX);
+        let signalled = *stop.borrow();
+        if signalled {
+            tracing::info!(grace = ?self.config.grace, "shutting down: waiting for running jobs");
+        }
+        let finish = semaphore.acquire_many(all);
+        let finished_in_time = if signalled {
+            tokio::time::timeout(self.config.grace, finish).await.is_ok()
+        } else {
+            let mut stop = stop.clone();
+            tokio::select! {
+                _ = finish => true,
+                _ = stop.changed() => tokio::time::timeout(self.config.grace, semaphore.acquire_many(all)).await.is_ok(),
+            }
+        };
+        if finished_in_time {
+            while jobs.join_next().await.is_some() {}
+            return;
+        }
+        jobs.abort_all();
+        while jobs.join_next().await.is_some() {}
+        let receipts: Vec<Receipt> = self
+            .executing
+            .lock()
+            .expect("executing map poisoned")
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        match self.client.driver().release(&receipts).await {
+            Ok(n) => {
+                tracing::warn!(released = n, "grace period over: released unfinished jobs");
+                self.counters.record_released(n);
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "releasing unfinished jobs failed; their leases will expire and the rescuer will return them"
+            ),
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown signal received");
+}

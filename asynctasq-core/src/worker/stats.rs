@@ -1,0 +1,70 @@
+//! Counters a worker keeps about what it did.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a worker did, returned when it stops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Jobs claimed.
+    pub claimed: u64,
+    /// Jobs completed (ack accepted by the driver).
+    pub completed: u64,
+    /// Attempts that failed and were scheduled again.
+    pub retried: u64,
+    /// Jobs moved to dead-letter.
+    pub dead: u64,
+    /// Jobs handed back unfinished at shutdown.
+    pub released: u64,
+    /// Acks the driver rejected because the lease had been lost (fencing).
+    pub stale_acks: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    claimed: AtomicU64,
+    completed: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+    released: AtomicU64,
+    stale: AtomicU64,
+}
+
+impl WorkerCounters {
+    pub(crate) fn record_claimed(&self, n: u64) {
+        self.claimed.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn claimed(&self) -> u64 {
+        self.claimed.load(Ordering::Relaxed)
+    }
+    pub(crate) fn record_completed(&self, sent: u64, applied: u64) {
+        self.completed.fetch_add(applied, Ordering::Relaxed);
+        self.stale
+            .fetch_add(sent.saturating_sub(applied), Ordering::Relaxed);
+    }
+    pub(crate) fn record_retry(&self, applied: Option<bool>) {
+        self.bump(&self.retried, applied);
+    }
+    pub(crate) fn record_dead(&self, applied: Option<bool>) {
+        self.bump(&self.dead, applied);
+    }
+    pub(crate) fn record_released(&self, n: u64) {
+        self.released.fetch_add(n, Ordering::Relaxed);
+    }
+    fn bump(&self, counter: &AtomicU64, applied: Option<bool>) {
+        match applied {
+            Some(true) => counter.fetch_add(1, Ordering::Relaxed),
+            Some(false) => self.stale.fetch_add(1, Ordering::Relaxed),
+            None => 0,
+        };
+    }
+    pub(crate) fn report(&self) -> WorkerReport {
+        WorkerReport {
+            claimed: self.claimed.load(Ordering::Relaxed),
+            completed: self.completed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            dead: self.dead.load(Ordering::Relaxed),
+            released: self.released.load(Ordering::Relaxed),
+            stale_acks: self.stale.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,1 +1,19 @@
-//! placeholder
+//! Storage drivers for asynctasq, one module per backend behind a cargo feature.
+//!
+//! | driver | feature | URL |
+//! |---|---|---|
+//! | [`MemoryDriver`] | `memory` | `memory://` |
+//! | [`SqliteDriver`] | `sqlite` | `sqlite://path/to/file.db` |
+//!
+//! Each driver registers its URL schemes with [`asynctasq_core::connect`], so
+//! `ASYNCTASQ_URL` picks the backend at run time.
+
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "memory")]
+// pub use memory::MemoryDriver;
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteDriver;

@@ -118,6 +118,11 @@ pub async fn global() -> Result<Client> {
         .cloned()
 }
 
+/// The global client if [`init`] or [`set_global`] (or a dispatch) set it.
+pub fn try_global() -> Option<Client> {
+    GLOBAL.get().cloned()
+}
+
 /// Dispatches many jobs of one task through the global client.
 pub async fn dispatch_many<T: Task>(
     jobs: impl IntoIterator<Item = PendingDispatch<T>>,

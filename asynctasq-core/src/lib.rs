@@ -21,7 +21,7 @@ pub mod worker;
 pub mod conformance;
 
 pub use config::Config;
-pub use dispatch::{Client, PendingDispatch, dispatch_many, global, init, set_global};
+pub use dispatch::{Client, PendingDispatch, dispatch_many, global, init, set_global, try_global};
 pub use driver::{Driver, DriverFactory, connect};
 pub use envelope::Envelope;
 pub use error::{Error, Result};

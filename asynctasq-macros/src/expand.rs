@@ -130,7 +130,7 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
         #[doc = #struct_doc]
         ///
         /// Calling the function of the same name builds one inside a
-        /// [`PendingDispatch`](::asynctasq::PendingDispatch); `run()` runs the
+        /// [`PendingDispatch`](asynctasq::PendingDispatch); `run()` runs the
         /// task's body directly, without a queue.
         #[allow(non_camel_case_types)]
         #vis struct #ident {

@@ -57,7 +57,8 @@ use proc_macro::TokenStream;
 ///   error in) `asynctasq::Permanent` to send the job straight to
 ///   dead-letter. A panic or a timeout is a failed attempt too.
 /// - An `async fn`'s future must be `Send` (the worker is multi-threaded).
-/// - A plain `fn` runs on tokio's blocking pool, so it may block.
+/// - A plain `fn` runs on tokio's blocking pool, so it may block. A timeout
+///   fails the attempt but cannot stop the thread, which runs to its end.
 /// - It cannot be `unsafe`, `const`, `extern` or variadic.
 ///
 /// Each violation is a compile error at the offending tokens.

@@ -156,6 +156,17 @@ fn url_param<'a>(url: &'a str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// `queues` without repetitions, in their first order.
+fn unique(queues: &[String]) -> Vec<&str> {
+    let mut unique: Vec<&str> = Vec::with_capacity(queues.len());
+    for q in queues {
+        if !unique.contains(&q.as_str()) {
+            unique.push(q);
+        }
+    }
+    unique
+}
+
 fn is_busy(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
@@ -192,7 +203,11 @@ impl SqliteDriver {
         if !memory && mode != Some("ro") {
             enable_wal(&options).await?;
         }
-        let mut pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS);
+        let mut pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            // A ping before each use costs a round trip to the connection's
+            // thread and can find nothing wrong with a local file.
+            .test_before_acquire(false);
         if memory {
             // An in-memory database lives as long as one connection to it.
             pool = pool
@@ -389,12 +404,7 @@ impl Driver for SqliteDriver {
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
-        let mut queues: Vec<&str> = Vec::with_capacity(params.queues.len());
-        for q in params.queues {
-            if !queues.contains(&q.as_str()) {
-                queues.push(q);
-            }
-        }
+        let queues = unique(params.queues);
         if params.max == 0 || queues.is_empty() {
             return Ok(Vec::new());
         }
@@ -544,16 +554,14 @@ impl Driver for SqliteDriver {
     }
 
     async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
-        let queues = queues
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(json_err)?;
-        let rows = sqlx::query_as::<_, (String, i64, i64, i64, i64, i64)>(sql::STATS)
-            .bind(now_ms())
-            .bind(queues)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(db_err)?;
+        let query = match queues {
+            None => sqlx::query_as::<_, (String, i64, i64, i64, i64, i64)>(sql::STATS_ALL)
+                .bind(now_ms()),
+            Some(queues) => sqlx::query_as(sql::STATS_QUEUES)
+                .bind(now_ms())
+                .bind(serde_json::to_string(&unique(queues)).map_err(json_err)?),
+        };
+        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(rows
             .into_iter()

@@ -118,26 +118,33 @@ pub(super) const NEXT_DUE: &str = "SELECT MIN((SELECT MIN(run_at) FROM asynctasq
      FROM json_each(?1) AS q \
      WHERE q.value NOT IN (SELECT name FROM asynctasq_queues WHERE paused = 1)";
 
-/// Counts by queue and state. `?1` now, `?2` queue names or NULL for all.
-pub(super) const STATS: &str = "WITH counts AS ( \
+/// Counts of every queue that has jobs or a row in `asynctasq_queues`, in
+/// one scan. `?1` now.
+pub(super) const STATS_ALL: &str = "WITH counts AS ( \
        SELECT queue, \
          SUM(state = 'pending' AND run_at <= ?1) AS ready, \
          SUM(state = 'pending' AND run_at > ?1) AS scheduled, \
          SUM(state = 'running') AS running, \
          SUM(state = 'dead') AS dead \
-       FROM asynctasq_jobs \
-       WHERE ?2 IS NULL OR queue IN (SELECT value FROM json_each(?2)) \
-       GROUP BY queue), \
-     names AS ( \
-       SELECT queue AS name FROM counts \
-       UNION SELECT name FROM asynctasq_queues WHERE ?2 IS NULL \
-       UNION SELECT value FROM json_each(?2)) \
+       FROM asynctasq_jobs GROUP BY queue), \
+     names AS (SELECT queue AS name FROM counts UNION SELECT name FROM asynctasq_queues) \
      SELECT n.name, COALESCE(c.ready, 0), COALESCE(c.scheduled, 0), \
        COALESCE(c.running, 0), COALESCE(c.dead, 0), COALESCE(q.paused, 0) \
      FROM names AS n \
      LEFT JOIN counts AS c ON c.queue = n.name \
      LEFT JOIN asynctasq_queues AS q ON q.name = n.name \
      ORDER BY n.name";
+
+/// Counts of the given queues, each from an index range rather than a scan
+/// of the table (the worker asks this when checking for a drained queue,
+/// and a large dead-letter elsewhere must not slow it). `?1` now, `?2` queue names.
+pub(super) const STATS_QUEUES: &str = "SELECT q.value, \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'pending' AND queue = q.value AND run_at <= ?1), \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'pending' AND queue = q.value AND run_at > ?1), \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'running' AND queue = q.value), \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'dead' AND queue = q.value), \
+       COALESCE((SELECT paused FROM asynctasq_queues WHERE name = q.value), 0) \
+     FROM json_each(?2) AS q ORDER BY q.key";
 
 /// One job. `?1` id.
 pub(super) const JOB: &str = concat!(

@@ -723,3 +723,12 @@ async fn job_lookup_reports_states() {
     );
     assert!(driver.job(JobId::new()).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn wait_accepts_an_unbounded_timeout() {
+    let (_dir, _path, driver) = fresh().await;
+    driver.enqueue(&[job("q", 0, 50)]).await.unwrap();
+    let start = Instant::now();
+    driver.wait(&queues(&["q"]), Duration::MAX).await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+}

@@ -292,7 +292,13 @@ impl SqliteDriver {
             let wake_at = match due {
                 Some(due) if due <= now => return Ok(()),
                 Some(due) => {
-                    deadline.min(Instant::now() + Duration::from_millis((due - now) as u64))
+                    let until_due = Duration::from_millis(due.abs_diff(now));
+                    let instant = Instant::now();
+                    if until_due < deadline.saturating_duration_since(instant) {
+                        instant + until_due
+                    } else {
+                        deadline
+                    }
                 }
                 None => deadline,
             };
@@ -531,7 +537,11 @@ impl Driver for SqliteDriver {
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        // A year stands in for "forever" where adding would overflow.
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         let queues_json = serde_json::to_string(queues).map_err(json_err)?;
         // Listen before looking, so that a change between the look and the
         // wait is not lost.

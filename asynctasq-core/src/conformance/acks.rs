@@ -123,11 +123,10 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
         .await
         .remove(0);
     tokio::time::sleep(Duration::from_millis(350)).await;
-    let report = driver.rescue_expired().await.unwrap();
-    assert!(
-        report.requeued >= 1,
-        "expired lease not rescued: {report:?}"
-    );
+    // Other cases may share the database and rescue it first: check the job, not the report.
+    driver.rescue_expired().await.unwrap();
+    let rescued = driver.job(first.receipt.id).await.unwrap().expect("job");
+    assert_eq!(rescued.state, JobState::Ready, "expired lease not rescued");
     let second = claim(driver, &queues, 1, Duration::from_secs(30))
         .await
         .remove(0);

@@ -86,8 +86,8 @@ pub async fn rescue_buries_when_attempts_are_exhausted(driver: &Arc<dyn Driver>)
     driver.enqueue(&[j.clone()]).await.unwrap();
     claim(driver, &queues, 1, Duration::from_millis(100)).await;
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let report = driver.rescue_expired().await.unwrap();
-    assert!(report.buried >= 1, "{report:?}");
+    // Other cases may share the database and rescue it first: check the job, not the report.
+    driver.rescue_expired().await.unwrap();
     let info = driver.job(j.id).await.unwrap().expect("job");
     assert_eq!(info.state, JobState::Dead);
     let message = &info.last_error().expect("an error is recorded").message;

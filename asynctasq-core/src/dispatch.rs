@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
+use sea_orm::DatabaseTransaction;
 
 use crate::config::Config;
 use crate::driver::{Driver, connect};
@@ -63,6 +64,20 @@ impl Client {
             tracing::debug!(job.id = %e.id, task = %e.task, queue = %e.queue, "enqueued");
         }
         Ok(())
+    }
+
+    /// Enqueues envelopes inside the caller's sea-orm transaction (SQL
+    /// drivers): the jobs exist if and only if the transaction commits.
+    pub async fn enqueue_in(
+        &self,
+        txn: &DatabaseTransaction,
+        envelopes: &[Envelope],
+    ) -> Result<()> {
+        let jobs = envelopes
+            .iter()
+            .map(|e| self.checked_job(e))
+            .collect::<Result<Vec<_>>>()?;
+        self.driver.enqueue_in(txn, &jobs).await
     }
 
     fn checked_job(&self, envelope: &Envelope) -> Result<NewJob> {
@@ -251,6 +266,39 @@ impl<T: Task> PendingDispatch<T> {
     pub async fn dispatch_with(self, client: &Client) -> Result<JobId> {
         let envelope = self.envelope()?;
         client.enqueue(std::slice::from_ref(&envelope)).await?;
+        Ok(envelope.id)
+    }
+
+    /// Enqueues the job inside the caller's sea-orm transaction, through the
+    /// global client: the job exists if and only if the transaction commits,
+    /// so a job never runs for a business row that was rolled back.
+    ///
+    /// ```no_run
+    /// # use asynctasq_core::{PendingDispatch, Task, Result};
+    /// # async fn example<T: Task>(db: sea_orm::DatabaseConnection, job: PendingDispatch<T>) -> anyhow::Result<()> {
+    /// use sea_orm::TransactionTrait;
+    ///
+    /// let txn = db.begin().await?;
+    /// // ... insert the business rows with `&txn` ...
+    /// job.dispatch_in(&txn).await?;
+    /// txn.commit().await?; // the job becomes visible to workers here
+    /// # Ok(()) }
+    /// ```
+    pub async fn dispatch_in(self, txn: &DatabaseTransaction) -> Result<JobId> {
+        let client = global().await?;
+        self.dispatch_in_with(&client, txn).await
+    }
+
+    /// Like [`dispatch_in`](Self::dispatch_in), through `client`.
+    pub async fn dispatch_in_with(
+        self,
+        client: &Client,
+        txn: &DatabaseTransaction,
+    ) -> Result<JobId> {
+        let envelope = self.envelope()?;
+        client
+            .enqueue_in(txn, std::slice::from_ref(&envelope))
+            .await?;
         Ok(envelope.id)
     }
 

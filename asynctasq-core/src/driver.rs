@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sea_orm::DatabaseTransaction;
 
 use crate::error::{Error, Result};
 use crate::job::{
@@ -36,6 +37,18 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// Inserts jobs, atomically as one batch where the backend allows.
     /// Jobs whose `run_at` is in the future are scheduled, the rest ready.
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()>;
+
+    /// Inserts jobs inside the caller's sea-orm transaction, so that they
+    /// exist if and only if it commits. The transaction must be on the
+    /// database that holds the jobs. Drivers that are not SQL databases
+    /// return [`Error::Unsupported`].
+    async fn enqueue_in(&self, txn: &DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
+        let _ = (txn, jobs);
+        Err(Error::Unsupported {
+            driver: self.name(),
+            operation: "enqueueing inside a caller's transaction (dispatch_in)",
+        })
+    }
 
     /// Leases up to `params.max` ready jobs from the given, unpaused queues,
     /// highest priority first, then earliest `run_at`, then oldest id.

@@ -61,6 +61,14 @@ pub enum Error {
     /// The worker cannot start: no task is registered, two tasks share a name, ...
     #[error("{0}")]
     Registry(String),
+    /// The driver cannot do this.
+    #[error("the {driver} driver does not support {operation}")]
+    Unsupported {
+        /// The driver's name.
+        driver: &'static str,
+        /// What was asked.
+        operation: &'static str,
+    },
     /// Blocking dispatch was called from inside an async runtime.
     #[error(
         "dispatch_blocking() was called inside an async runtime; use `.dispatch().await` there"

@@ -63,6 +63,7 @@ use asynctasq_core::{
     AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
     JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
 };
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use wake::{Shared, Watchers};
 
@@ -238,6 +239,20 @@ impl SqliteDriver {
         }
     }
 
+    /// A driver on the pool of the application's own sea-orm connection, so
+    /// that queries, jobs and model re-fetching share one pool and
+    /// `dispatch_in(&txn)` writes to the same file. Fails if `db` is not SQLite.
+    pub fn from_sea_orm(db: &sea_orm::DatabaseConnection) -> Result<Self> {
+        match db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => {
+                Ok(Self::from_pool(db.get_sqlite_connection_pool().clone()))
+            }
+            other => Err(Error::Config(format!(
+                "SqliteDriver::from_sea_orm needs a SQLite connection, got {other:?}"
+            ))),
+        }
+    }
+
     /// The pool this driver runs on.
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
@@ -406,6 +421,44 @@ impl Driver for SqliteDriver {
             }
         }
         self.wake();
+        Ok(())
+    }
+
+    async fn enqueue_in(&self, txn: &DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
+        let backend = txn.get_database_backend();
+        if backend != DbBackend::Sqlite {
+            return Err(Error::Config(format!(
+                "dispatch_in was given a {backend:?} transaction, but the jobs are stored in SQLite; \
+                 the transaction must be on the jobs database"
+            )));
+        }
+        let now = now_ms();
+        let mut rest = jobs;
+        for size in sql::insert_chunks(jobs.len()) {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let values = chunk.iter().flat_map(|job| {
+                [
+                    Value::from(job.id.to_string()),
+                    Value::from(job.task.as_str()),
+                    Value::from(job.queue.as_str()),
+                    Value::from(job.priority),
+                    Value::from(to_millis(job.run_at)),
+                    Value::from(i64::from(job.max_attempts)),
+                    Value::from(job.payload.clone()),
+                    Value::from(now),
+                ]
+            });
+            let statement = Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql::insert(size).to_string(),
+                values,
+            );
+            txn.execute_raw(statement)
+                .await
+                .map_err(|e| Error::driver(NAME, e))?;
+        }
+        // Workers in this process and others see the commit through `PRAGMA data_version`.
         Ok(())
     }
 

@@ -1,0 +1,356 @@
+//! Model-argument scenarios shared by the SQLite and Postgres test files:
+//! each takes the models' database and a jobs client, dispatches, runs a
+//! real worker, and checks what the task received.
+
+#![allow(dead_code)]
+
+pub mod entities;
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use asynctasq::{Client, JobId, JobState, Worker, WorkerReport, task};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+
+use entities::{account, document, membership, tag, user};
+
+/// What tasks received, by run id.
+static SEEN: LazyLock<Mutex<HashMap<String, Vec<String>>>> = LazyLock::new(Default::default);
+
+fn record(run: &str, what: String) {
+    SEEN.lock()
+        .unwrap()
+        .entry(run.to_string())
+        .or_default()
+        .push(what);
+}
+
+pub fn seen(run: &str) -> Vec<String> {
+    SEEN.lock().unwrap().get(run).cloned().unwrap_or_default()
+}
+
+/// A fresh run id, also used as the queue name.
+pub fn run_id(label: &str) -> String {
+    format!(
+        "orm-{label}-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    )
+}
+
+/// A primary key nobody else uses.
+pub fn fresh_id() -> i32 {
+    (rand::random::<u32>() >> 1) as i32
+}
+
+#[task(queue = "orm", max_attempts = 2, retry = "fixed", retry_delay = "50ms")]
+async fn every_key(
+    run: String,
+    user: user::Model,
+    tag: tag::Model,
+    document: document::Model,
+    membership: membership::Model,
+    coupon: Option<tag::Model>,
+    nobody: Option<user::Model>,
+    team: Vec<user::Model>,
+) -> Result<(), String> {
+    record(&run, format!("{user:?}"));
+    record(&run, format!("{tag:?}"));
+    record(&run, format!("{document:?}"));
+    record(&run, format!("{membership:?}"));
+    record(&run, format!("{coupon:?}"));
+    record(&run, format!("{nobody:?}"));
+    record(&run, format!("{team:?}"));
+    Ok(())
+}
+
+#[task(queue = "orm", max_attempts = 2, retry = "fixed", retry_delay = "50ms")]
+pub async fn greet(run: String, user: user::Model) -> Result<(), String> {
+    record(&run, user.name);
+    Ok(())
+}
+
+#[task(queue = "orm", max_attempts = 2, retry = "fixed", retry_delay = "50ms")]
+async fn greet_team(run: String, team: Vec<user::Model>) -> Result<(), String> {
+    record(&run, format!("{}", team.len()));
+    Ok(())
+}
+
+#[task(queue = "orm", missing = "skip")]
+async fn greet_if_present(run: String, user: user::Model) -> Result<(), String> {
+    record(&run, user.name);
+    Ok(())
+}
+
+#[task(queue = "orm")]
+async fn audit_account(run: String, account: account::Model) -> Result<(), String> {
+    record(&run, format!("{account:?}"));
+    Ok(())
+}
+
+/// Creates the test tables (not `app.accounts`) if missing.
+pub async fn create_tables(db: &DatabaseConnection) {
+    let schema = sea_orm::Schema::new(db.get_database_backend());
+    macro_rules! create {
+        ($($entity:path),*) => {$(
+            let mut statement = schema.create_table_from_entity($entity);
+            statement.if_not_exists();
+            db.execute(&statement).await.expect("create table");
+        )*};
+    }
+    create!(
+        user::Entity,
+        tag::Entity,
+        document::Entity,
+        membership::Entity
+    );
+}
+
+pub async fn insert_user(db: &impl ConnectionTrait, name: &str) -> user::Model {
+    let id = fresh_id();
+    user::ActiveModel {
+        id: Set(id),
+        name: Set(name.into()),
+        email: Set(format!("{id}@example.com")),
+    }
+    .insert(db)
+    .await
+    .expect("insert user")
+}
+
+/// Runs a burst worker over `queue` with `db` for model fetches.
+pub async fn drain(client: &Client, db: &DatabaseConnection, queue: &str) -> WorkerReport {
+    let worker = Worker::new(client.clone())
+        .database(db.clone())
+        .queues([queue])
+        .concurrency(4)
+        .burst(true);
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(std::future::pending()),
+    )
+    .await
+    .expect("worker drained within 30 s")
+    .expect("worker")
+}
+
+pub async fn dead_reason(client: &Client, id: JobId) -> (String, usize) {
+    let job = client.driver().job(id).await.unwrap().expect("job kept");
+    assert_eq!(job.state, JobState::Dead, "{job:?}");
+    (job.last_error().unwrap().message.clone(), job.errors.len())
+}
+
+/// Int, string, UUID and composite keys, `Option` (some and none) and
+/// `Vec` (order kept) arrive as fresh rows; only keys travel.
+pub async fn every_key_kind_round_trips_fresh(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("keys");
+    let ada = insert_user(db, "Ada").await;
+    let bob = insert_user(db, "Bob").await;
+    let slug = format!("vip-{}", fresh_id());
+    let vip = tag::ActiveModel {
+        slug: Set(slug.clone()),
+        label: Set("VIP".into()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let doc = document::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        title: Set("Terms".into()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let member = membership::ActiveModel {
+        org_id: Set(fresh_id()),
+        login: Set("ada".into()),
+        role: Set("owner".into()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+
+    let job = every_key(
+        run.clone(),
+        ada.clone(),
+        vip.clone(),
+        doc.clone(),
+        member.clone(),
+        Some(vip.clone()),
+        None,
+        vec![bob.clone(), ada.clone()],
+    )
+    .on_queue(&run);
+    let envelope = job.envelope().unwrap();
+    let args = envelope.args.as_map().unwrap();
+    let arg = |name: &str| {
+        args.iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let user_ref = arg("user");
+    let fields: HashMap<String, String> = user_ref
+        .as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.to_string()))
+        .collect();
+    assert_eq!(fields["orm"], "\"sea-orm\"");
+    assert_eq!(fields["class"], "\"users\"");
+    assert_eq!(fields["pk"], ada.id.to_string());
+    assert_eq!(
+        arg("membership").as_map().unwrap()[2].1.to_string(),
+        format!("[{}, \"ada\"]", member.org_id)
+    );
+    assert_eq!(arg("nobody"), asynctasq::__private::rmpv::Value::Nil);
+
+    job.dispatch_with(client).await.unwrap();
+    // The worker sees the row as of execution, not dispatch.
+    let mut renamed: user::ActiveModel = ada.clone().into();
+    renamed.name = Set("Ada Lovelace".into());
+    let ada = renamed.update(db).await.unwrap();
+
+    let report = drain(client, db, &run).await;
+    assert_eq!(report.completed, 1, "{report:?}");
+    assert_eq!(
+        seen(&run),
+        vec![
+            format!("{ada:?}"),
+            format!("{vip:?}"),
+            format!("{doc:?}"),
+            format!("{member:?}"),
+            format!("{:?}", Some(vip.clone())),
+            "None".to_string(),
+            format!("{:?}", vec![bob, ada]),
+        ]
+    );
+}
+
+/// A model deleted after dispatch is a typed failure that follows the retry
+/// policy and ends in dead-letter with `model not found`.
+pub async fn deleted_model_ends_in_dead_letter(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("deleted");
+    let gone = insert_user(db, "Gone").await;
+    let id = greet(run.clone(), gone.clone())
+        .on_queue(&run)
+        .dispatch_with(client)
+        .await
+        .unwrap();
+    user::Entity::delete_by_id(gone.id).exec(db).await.unwrap();
+    let report = drain(client, db, &run).await;
+    assert_eq!((report.retried, report.dead), (1, 1), "{report:?}");
+    let (reason, attempts) = dead_reason(client, id).await;
+    assert_eq!(
+        reason,
+        format!("model not found: `users` with primary key {}", gone.id)
+    );
+    assert_eq!(attempts, 2);
+    assert!(seen(&run).is_empty());
+}
+
+/// `missing = "skip"` completes the job silently when the row is gone.
+pub async fn missing_skip_completes_silently(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("skip");
+    let gone = insert_user(db, "Gone").await;
+    let id = greet_if_present(run.clone(), gone.clone())
+        .on_queue(&run)
+        .dispatch_with(client)
+        .await
+        .unwrap();
+    user::Entity::delete_by_id(gone.id).exec(db).await.unwrap();
+    let report = drain(client, db, &run).await;
+    assert_eq!(
+        (report.completed, report.retried, report.dead),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert!(client.driver().job(id).await.unwrap().is_none());
+    assert!(seen(&run).is_empty());
+}
+
+/// A `Vec` with one missing row fails like a missing single model.
+pub async fn vec_with_a_missing_row_fails(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("vec-missing");
+    let a = insert_user(db, "A").await;
+    let b = insert_user(db, "B").await;
+    let id = greet_team(run.clone(), vec![a, b.clone()])
+        .on_queue(&run)
+        .dispatch_with(client)
+        .await
+        .unwrap();
+    user::Entity::delete_by_id(b.id).exec(db).await.unwrap();
+    drain(client, db, &run).await;
+    let (reason, _) = dead_reason(client, id).await;
+    assert_eq!(
+        reason,
+        format!("model not found: `users` with primary key {}", b.id)
+    );
+}
+
+/// A payload whose `class` names another entity is dead at once, without a fetch.
+pub async fn wrong_class_is_refused(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("class");
+    let user = insert_user(db, "Eve").await;
+    let mut envelope = greet(run.clone(), user).on_queue(&run).envelope().unwrap();
+    let args = envelope.args.as_map().unwrap().clone();
+    let forged: Vec<_> = args
+        .into_iter()
+        .map(|(k, v)| {
+            if k.as_str() == Some("user") {
+                let fields = v
+                    .as_map()
+                    .unwrap()
+                    .iter()
+                    .map(|(fk, fv)| {
+                        let fv = if fk.as_str() == Some("class") {
+                            "tags".into()
+                        } else {
+                            fv.clone()
+                        };
+                        (fk.clone(), fv)
+                    })
+                    .collect();
+                (k, asynctasq::__private::rmpv::Value::Map(fields))
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    envelope.args = asynctasq::__private::rmpv::Value::Map(forged);
+    client
+        .enqueue(std::slice::from_ref(&envelope))
+        .await
+        .unwrap();
+    let report = drain(client, db, &run).await;
+    assert_eq!((report.retried, report.dead), (0, 1), "{report:?}");
+    let (reason, attempts) = dead_reason(client, envelope.id).await;
+    assert_eq!(
+        reason,
+        "argument `user` refers to `sea-orm:tags` but the task takes `sea-orm:users`"
+    );
+    assert_eq!(attempts, 1, "a class mismatch is permanent");
+}
+
+/// A model from a schema-qualified table travels as `schema.table`.
+pub async fn schema_qualified_table(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("schema");
+    let account = account::ActiveModel {
+        id: Set(fresh_id().into()),
+        owner: Set("ada".into()),
+    }
+    .insert(db)
+    .await
+    .expect("insert into app.accounts");
+    let job = audit_account(run.clone(), account.clone()).on_queue(&run);
+    let args = job.envelope().unwrap().args;
+    assert!(
+        args.to_string().contains("\"class\": \"app.accounts\""),
+        "{args}"
+    );
+    job.dispatch_with(client).await.unwrap();
+    let report = drain(client, db, &run).await;
+    assert_eq!(report.completed, 1, "{report:?}");
+    assert_eq!(seen(&run), vec![format!("{account:?}")]);
+}

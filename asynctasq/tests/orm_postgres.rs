@@ -1,0 +1,185 @@
+//! sea-orm models as task arguments with the models in Postgres, and proof
+//! that a job's model arguments are fetched concurrently.
+//!
+//! Uses the database `asynctasq_orm_test` on 127.0.0.1:5432 (created if
+//! missing) and its schema `asynctasq_orm` for the test tables.
+
+mod orm;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asynctasq::Client;
+use asynctasq::drivers::MemoryDriver;
+use asynctasq::task;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+
+const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+const DATABASE: &str = "asynctasq_orm_test";
+
+/// The tables are created once per test process (concurrent `CREATE … IF NOT
+/// EXISTS` statements can collide in Postgres's catalog).
+static SCHEMA: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+static DATABASE_CREATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+async fn setup() -> (DatabaseConnection, Client) {
+    DATABASE_CREATED
+        .get_or_init(|| async {
+            let admin = Database::connect(format!("{SERVER}/postgres"))
+                .await
+                .expect("Postgres on 127.0.0.1:5432 must be running (the test command starts it)");
+            let exists = admin
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"),
+                ))
+                .await
+                .unwrap()
+                .is_some();
+            if !exists {
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {DATABASE}"))
+                    .await
+                    .expect("create the test database");
+            }
+        })
+        .await;
+    let options = ConnectOptions::new(format!("{SERVER}/{DATABASE}"))
+        .max_connections(8)
+        .set_schema_search_path("asynctasq_orm")
+        .to_owned();
+    let db = Database::connect(options).await.unwrap();
+    SCHEMA
+        .get_or_init(|| async {
+            for statement in [
+                "CREATE SCHEMA IF NOT EXISTS asynctasq_orm",
+                "CREATE SCHEMA IF NOT EXISTS app",
+                "CREATE TABLE IF NOT EXISTS app.accounts (id BIGINT PRIMARY KEY, owner TEXT NOT NULL)",
+            ] {
+                db.execute_unprepared(statement).await.expect(statement);
+            }
+            orm::create_tables(&db).await;
+        })
+        .await;
+    (db, Client::new(Arc::new(MemoryDriver::new())))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_kind_round_trips_fresh() {
+    let (db, client) = setup().await;
+    orm::every_key_kind_round_trips_fresh(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_model_ends_in_dead_letter() {
+    let (db, client) = setup().await;
+    orm::deleted_model_ends_in_dead_letter(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_skip_completes_silently() {
+    let (db, client) = setup().await;
+    orm::missing_skip_completes_silently(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vec_with_a_missing_row_fails() {
+    let (db, client) = setup().await;
+    orm::vec_with_a_missing_row_fails(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_class_is_refused() {
+    let (db, client) = setup().await;
+    orm::wrong_class_is_refused(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_qualified_table() {
+    let (db, client) = setup().await;
+    orm::schema_qualified_table(&db, &client).await;
+}
+
+/// A view whose every row costs 300 ms to read.
+mod slow_user {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "slow_users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub name: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+static FOUR_SLOW_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[task(queue = "orm-slow")]
+async fn four_slow(
+    a: slow_user::Model,
+    b: slow_user::Model,
+    c: slow_user::Model,
+    d: slow_user::Model,
+) -> Result<(), String> {
+    assert_eq!([a.id, b.id, c.id, d.id].len(), 4);
+    FOUR_SLOW_RAN.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+/// Four model arguments read through a view that sleeps 300 ms per row: one
+/// after the other they take at least 1.2 s (checked below), so a job that
+/// fetches them in well under that fetched them concurrently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_arguments_are_fetched_concurrently() {
+    let (db, client) = setup().await;
+    db.execute_unprepared(
+        "CREATE OR REPLACE VIEW asynctasq_orm.slow_users AS \
+         SELECT u.id, u.name FROM asynctasq_orm.users u, LATERAL (SELECT pg_sleep(0.3)) s",
+    )
+    .await
+    .unwrap();
+    let mut rows = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let user = orm::insert_user(&db, name).await;
+        rows.push(
+            slow_user::Entity::find_by_id(user.id)
+                .one(&db)
+                .await
+                .unwrap()
+                .expect("row visible through the view"),
+        );
+    }
+    let sequential = Instant::now();
+    for row in &rows {
+        slow_user::Entity::find_by_id(row.id)
+            .one(&db)
+            .await
+            .unwrap();
+    }
+    let sequential = sequential.elapsed();
+    assert!(
+        sequential >= Duration::from_millis(1200),
+        "the view does not sleep: {sequential:?}"
+    );
+
+    let queue = orm::run_id("slow");
+    let [a, b, c, d] = <[slow_user::Model; 4]>::try_from(rows).unwrap();
+    four_slow(a, b, c, d)
+        .on_queue(&queue)
+        .dispatch_with(&client)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let report = orm::drain(&client, &db, &queue).await;
+    let elapsed = started.elapsed();
+    assert_eq!(report.completed, 1, "{report:?}");
+    assert!(FOUR_SLOW_RAN.load(std::sync::atomic::Ordering::SeqCst));
+    eprintln!("4 slow model arguments: sequential {sequential:?}, in a job {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(900),
+        "fetching 4 slow models took {elapsed:?}; sequential takes {sequential:?}"
+    );
+}

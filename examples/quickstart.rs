@@ -9,17 +9,39 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use asynctasq::JobState;
 use asynctasq::prelude::*;
+use sea_orm::{ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, Schema, Set};
+
+/// The app's own table: a sea-orm entity.
+mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub email: String,
+        pub name: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
 
 static EMAILS_SENT: AtomicU32 = AtomicU32::new(0);
 static REPORT_CALLS: AtomicU32 = AtomicU32::new(0);
 
-/// A plain task: runs once, succeeds.
+/// Takes a sea-orm model: only its key travels, and the worker re-fetches
+/// the row, so the email goes to the address the user has *now*.
 #[task(queue = "emails", max_attempts = 5, timeout = "30s")]
-async fn send_welcome_email(to: String, name: String) -> Result<(), std::io::Error> {
+async fn send_welcome_email(user: user::Model) -> Result<(), std::io::Error> {
     tokio::time::sleep(Duration::from_millis(5)).await; // pretend to talk to SMTP
+    assert!(user.email.ends_with("@example.com"), "{user:?}");
     EMAILS_SENT.fetch_add(1, Ordering::Relaxed);
-    let _ = (to, name);
     Ok(())
 }
 
@@ -47,16 +69,31 @@ async fn charge_card(order_id: u64, cents: u64) -> Result<(), Permanent> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let db = std::env::temp_dir().join(format!("asynctasq-quickstart-{}.db", std::process::id()));
-    let url = format!("sqlite://{}", db.display());
+    let file = std::env::temp_dir().join(format!("asynctasq-quickstart-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", file.display());
+    // Jobs: the embedded SQLite driver, no server.
     let client = asynctasq::init(Config::new(&url)).await?;
-    println!("asynctasq quickstart — jobs stored in {}", db.display());
+    println!("asynctasq quickstart — jobs stored in {}", file.display());
+
+    // The app's own database (the same file here; any sea-orm database works).
+    let db = Database::connect(ConnectOptions::new(&url).max_connections(4).to_owned()).await?;
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(user::Entity))
+        .await?;
+    let mut users = Vec::new();
+    for i in 1..=31 {
+        let user = user::ActiveModel {
+            email: Set(format!("user{i}@example.com")),
+            name: Set(format!("User {i}")),
+            ..Default::default()
+        };
+        users.push(user.insert(&db).await?);
+    }
 
     let started = Instant::now();
-    let emails =
-        (1..=30).map(|i| send_welcome_email(format!("user{i}@example.com"), format!("User {i}")));
-    let ids = asynctasq::dispatch_many(emails).await?;
-    send_welcome_email("later@example.com".into(), "Later".into())
+    let later = users.pop().expect("31 users");
+    let ids = asynctasq::dispatch_many(users.into_iter().map(send_welcome_email)).await?;
+    send_welcome_email(later)
         .delay(Duration::from_secs(1))
         .dispatch()
         .await?;
@@ -72,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let report = Worker::new(client.clone())
+        .database(db.clone()) // where model arguments are re-fetched from
         .queues(["emails", "reports", "payments"])
         .concurrency(8)
         .burst(true)
@@ -82,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     println!("worker drained the queues in {:.2?}", started.elapsed());
     println!("  claimed    {:>3}", report.claimed);
     println!(
-        "  completed  {:>3}  ({} welcome emails sent)",
+        "  completed  {:>3}  ({} welcome emails sent, each to a user re-fetched by id)",
         report.completed,
         EMAILS_SENT.load(Ordering::Relaxed)
     );
@@ -97,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let dead = client.driver().job(declined).await?.map(|j| j.state);
     anyhow::ensure!(
+        EMAILS_SENT.load(Ordering::Relaxed) == 31,
+        "expected 31 emails"
+    );
+    anyhow::ensure!(
         report.completed == 32,
         "expected 32 completed jobs, got {}",
         report.completed
@@ -109,12 +151,10 @@ async fn main() -> anyhow::Result<()> {
         dead == Some(JobState::Dead),
         "charge_card should be dead, is {dead:?}"
     );
-    let _ = std::fs::remove_file(&db);
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    db.close().await?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
-    println!("\nall good. Next: docs/tasks.md and docs/workers.md");
+    println!("\nall good. Next: docs/tasks.md, docs/orm.md and docs/workers.md");
     Ok(())
 }
-
-use asynctasq::JobState;

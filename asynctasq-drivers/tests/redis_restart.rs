@@ -1,0 +1,181 @@
+//! A private Redis with `appendonly yes` and `appendfsync always` is killed
+//! (SIGKILL) and restarted in the middle of a run: the driver reconnects by
+//! itself, and every job whose enqueue was acknowledged runs.
+
+mod redis_support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use asynctasq_core::envelope::{ENVELOPE_VERSION, Envelope};
+use asynctasq_core::job::to_millis;
+use asynctasq_core::task::HandlerFuture;
+use asynctasq_core::{
+    Client, Driver, JobContext, JobId, Registry, RetryPolicy, TaskRegistration, Worker,
+};
+use asynctasq_drivers::RedisDriver;
+use chrono::Utc;
+use redis_support::Server;
+
+static SEEN: Mutex<Option<HashSet<JobId>>> = Mutex::new(None);
+
+static RECORD: TaskRegistration = TaskRegistration {
+    name: "restart.record",
+    location: concat!(file!(), ":", line!()),
+    handler: record,
+};
+
+fn record(ctx: JobContext) -> HandlerFuture {
+    SEEN.lock()
+        .unwrap()
+        .get_or_insert_with(HashSet::new)
+        .insert(ctx.id);
+    Box::pin(async { Ok(()) })
+}
+
+fn seen() -> HashSet<JobId> {
+    SEEN.lock().unwrap().clone().unwrap_or_default()
+}
+
+fn envelope(queue: &str) -> Envelope {
+    let now = to_millis(Utc::now());
+    Envelope {
+        v: ENVELOPE_VERSION,
+        id: JobId::new(),
+        task: "restart.record".into(),
+        queue: queue.into(),
+        args: asynctasq_core::rmpv::Value::Nil,
+        max_attempts: 25,
+        retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
+        timeout_ms: None,
+        priority: 0,
+        run_at: now,
+        created_at: now,
+        headers: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aof_restart_during_a_run_loses_nothing() {
+    const JOBS: usize = 4000;
+    let server = Arc::new(Server::start(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]));
+    let driver = RedisDriver::connect(&format!("{}/?prefix=restart", server.url()))
+        .await
+        .expect("connect to the private redis");
+    driver.migrate().await.unwrap();
+    let driver: Arc<dyn Driver> = Arc::new(driver);
+    let client = Client::new(driver.clone());
+    let queue = "restart";
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new(client.clone())
+        .registry(Registry::from_registrations([&RECORD]).unwrap())
+        .queues([queue])
+        .concurrency(16)
+        .lease(Duration::from_secs(2));
+    let worker = tokio::spawn(worker.run_until(async {
+        let _ = stop_rx.await;
+    }));
+
+    // The producer enqueues small batches and retries a failed batch (same
+    // ids: enqueue is idempotent) until it is acknowledged.
+    let acked = Arc::new(Mutex::new(Vec::<JobId>::new()));
+    let failures = Arc::new(Mutex::new(0usize));
+    let producer = {
+        let client = client.clone();
+        let acked = acked.clone();
+        let failures = failures.clone();
+        tokio::spawn(async move {
+            for _ in 0..(JOBS / 20) {
+                let batch: Vec<Envelope> = (0..20).map(|_| envelope(queue)).collect();
+                while let Err(e) = client.enqueue(&batch).await {
+                    *failures.lock().unwrap() += 1;
+                    tracing::debug!("enqueue failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                acked.lock().unwrap().extend(batch.iter().map(|e| e.id));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+
+    // Let the run get going, then kill the server mid-flight and bring it back.
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < JOBS / 4 || seen().len() < JOBS / 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let before = (acked.lock().unwrap().len(), seen().len());
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || {
+        s.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        s.restart();
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "restarted redis with {} jobs acknowledged, {} run",
+        before.0, before.1
+    );
+
+    producer.await.unwrap();
+    let acked: HashSet<JobId> = acked.lock().unwrap().iter().copied().collect();
+    assert_eq!(acked.len(), JOBS);
+    let started = Instant::now();
+    loop {
+        let missing = acked.difference(&seen()).count();
+        let stats = driver.stats(Some(&[queue.to_string()])).await;
+        if missing == 0
+            && let Ok(stats) = &stats
+            && stats[0].outstanding() == 0
+        {
+            assert_eq!(stats[0].dead, 0, "{stats:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "{missing} acknowledged jobs never ran; stats {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(());
+    let report = worker.await.unwrap().unwrap();
+    eprintln!(
+        "after the restart: {report:?}, {} failed enqueue calls retried, {} runs",
+        failures.lock().unwrap(),
+        seen().len()
+    );
+
+    // Wake-ups work again: the connection resubscribed after the restart.
+    let queues = vec![queue.to_string()];
+    driver
+        .wait(&queues, Duration::from_millis(1))
+        .await
+        .unwrap();
+    let waiter = {
+        let driver = driver.clone();
+        let queues = queues.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            driver.wait(&queues, Duration::from_secs(5)).await.unwrap();
+            t.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.enqueue(&[envelope(queue)]).await.unwrap();
+    let waited = waiter.await.unwrap();
+    assert!(
+        waited < Duration::from_secs(1),
+        "no wake-up after the restart: {waited:?}"
+    );
+}

@@ -179,3 +179,41 @@ async fn aof_restart_during_a_run_loses_nothing() {
         "no wake-up after the restart: {waited:?}"
     );
 }
+
+/// `rediss://` with a private CA (`tls_ca=`): jobs and wake-ups work over TLS,
+/// and a server certificate the CA did not sign is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca() {
+    let server = Server::start_tls();
+    let ca = server.dir.join("ca.crt");
+    let url = format!(
+        "rediss://127.0.0.1:{}/?prefix=tls&tls_ca={}",
+        server.port,
+        ca.display()
+    );
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&url).await.expect("tls connect"));
+    driver.migrate().await.unwrap();
+    let queues = vec!["tls".to_string()];
+    let waiter = {
+        let driver = driver.clone();
+        let queues = queues.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            driver.wait(&queues, Duration::from_secs(5)).await.unwrap();
+            t.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Client::new(driver.clone())
+        .enqueue(&[envelope("tls")])
+        .await
+        .unwrap();
+    assert!(waiter.await.unwrap() < Duration::from_secs(1));
+    let claimed = asynctasq_core::conformance::claim_one_queue(&driver, "tls", 5).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(driver.complete(&[claimed[0].receipt]).await.unwrap(), 1);
+
+    // Without the CA, the system roots do not trust the server.
+    let untrusted = format!("rediss://127.0.0.1:{}/?prefix=tls", server.port);
+    assert!(RedisDriver::connect(&untrusted).await.is_err());
+}

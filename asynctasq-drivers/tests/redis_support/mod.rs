@@ -32,6 +32,7 @@ pub struct Server {
     /// Its working directory (AOF, cluster config, log).
     pub dir: PathBuf,
     args: Vec<String>,
+    cli_args: Vec<String>,
     watchdog: Mutex<Option<Child>>,
 }
 
@@ -49,15 +50,42 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts a server with `extra` arguments and waits until it answers.
     pub fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("asynctasq-redis-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
+        Self::start_in(new_dir(), extra, Vec::new(), false)
+    }
+
+    /// Starts a TLS-only server with a certificate signed by a private CA
+    /// (`<dir>/ca.crt`), for `127.0.0.1`.
+    pub fn start_tls() -> Server {
+        let dir = new_dir();
+        make_certificates(&dir);
+        let file = |name: &str| dir.join(name).display().to_string();
+        let extra = [
+            "--tls-cert-file".to_string(),
+            file("server.crt"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.crt"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let cli = vec!["--tls".to_string(), "--cacert".into(), file("ca.crt")];
+        Self::start_in(dir, &extra, cli, true)
+    }
+
+    fn start_in(dir: PathBuf, extra: &[&str], cli_args: Vec<String>, tls: bool) -> Server {
         let port = free_port();
+        let (plain, tls_port) = if tls {
+            ("0".to_string(), port.to_string())
+        } else {
+            (port.to_string(), "0".to_string())
+        };
         let mut args: Vec<String> = vec![
             "--port".into(),
-            port.to_string(),
+            plain,
+            "--tls-port".into(),
+            tls_port,
             "--bind".into(),
             "127.0.0.1".into(),
             "--dir".into(),
@@ -72,6 +100,7 @@ impl Server {
             port,
             dir,
             args,
+            cli_args,
             watchdog: Mutex::new(None),
         };
         server.spawn();
@@ -114,6 +143,7 @@ impl Server {
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.cli_args)
             .args(args)
             .output()
             .expect("redis-cli");
@@ -155,6 +185,79 @@ impl Drop for Server {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn new_dir() -> PathBuf {
+    tempfile::Builder::new()
+        .prefix("asynctasq-redis-")
+        .tempdir()
+        .expect("temp dir")
+        .keep()
+}
+
+/// Writes `ca.crt`, and `server.crt` / `server.key` for 127.0.0.1 signed by it.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=asynctasq test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
 }
 
 /// A Redis Cluster of three masters, created with `redis-cli --cluster create`.

@@ -12,6 +12,7 @@ local running = pre .. 'running'
 local deadline = nil
 local applied = 0
 local woke = false
+local done = {}
 for i = 6, #ARGV, 2 do
   local id = ARGV[i]
   local jk = job_key(id)
@@ -20,7 +21,7 @@ for i = 6, #ARGV, 2 do
     applied = applied + 1
     if action == 'complete' then
       redis.call('DEL', jk)
-      redis.call('ZREM', running, id)
+      done[#done + 1] = id
     elseif action == 'extend' then
       if not deadline then
         deadline = int(now_ms() + tonumber(param))
@@ -48,6 +49,7 @@ for i = 6, #ARGV, 2 do
     end
   end
 end
+call_many('ZREM', running, done)
 if woke then
   wake()
 end

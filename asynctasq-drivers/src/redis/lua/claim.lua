@@ -18,23 +18,28 @@ for _, prio in ipairs(prios) do
   end
   local pk = pre .. 'pending:' .. prio
   local ids = redis.call('ZRANGEBYSCORE', pk, '-inf', int(now), 'LIMIT', 0, want - got)
-  for _, id in ipairs(ids) do
-    redis.call('ZREM', pk, id)
-    local jk = job_key(id)
-    local f = redis.call('HMGET', jk, 'task', 'max', 'payload')
-    if f[1] then
-      local claims = redis.call('HINCRBY', jk, 'claims', 1)
-      local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
-      redis.call('HSET', jk, 'state', 'r')
-      redis.call('ZADD', running, deadline, id)
-      out[#out + 1] = id
-      out[#out + 1] = claims
-      out[#out + 1] = attempt
-      out[#out + 1] = f[2]
-      out[#out + 1] = f[1]
-      out[#out + 1] = f[3]
-      got = got + 1
+  if #ids > 0 then
+    call_many('ZREM', pk, ids)
+    local leases = {}
+    for _, id in ipairs(ids) do
+      local jk = job_key(id)
+      local f = redis.call('HMGET', jk, 'task', 'max', 'payload', 'attempt', 'claims')
+      if f[1] then
+        local attempt = int(tonumber(f[4]) + 1)
+        local claims = int(tonumber(f[5]) + 1)
+        redis.call('HSET', jk, 'attempt', attempt, 'claims', claims, 'state', 'r')
+        leases[#leases + 1] = deadline
+        leases[#leases + 1] = id
+        out[#out + 1] = id
+        out[#out + 1] = claims
+        out[#out + 1] = attempt
+        out[#out + 1] = f[2]
+        out[#out + 1] = f[1]
+        out[#out + 1] = f[3]
+        got = got + 1
+      end
     end
+    call_many('ZADD', running, leases)
   end
   if redis.call('ZCARD', pk) == 0 then
     redis.call('ZREM', pre .. 'prios', prio)

@@ -22,6 +22,15 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Calls `cmd key args...` with `args` split into bounded chunks, so `unpack` never
+-- sees more than 1000 values (Lua's limit is about 8000). `step` keeps pairs together.
+local function call_many(cmd, key, args)
+  local step = 1000
+  for i = 1, #args, step do
+    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
+
 local function job_key(id)
   return pre .. 'job:' .. id
 end

@@ -4,6 +4,7 @@
 -- Returns how many jobs were inserted.
 local now = int(now_ms())
 local inserted = 0
+local levels = {}
 for i = 3, #ARGV, 6 do
   local id = ARGV[i]
   local jk = job_key(id)
@@ -12,9 +13,13 @@ for i = 3, #ARGV, 6 do
     redis.call('HSET', jk,
       'task', ARGV[i + 1], 'prio', prio, 'max', ARGV[i + 3], 'run_at', run_at,
       'payload', ARGV[i + 5], 'created', now, 'attempt', 0, 'claims', 0, 'state', 'p')
-    make_pending(id, prio, run_at)
+    redis.call('ZADD', pre .. 'pending:' .. prio, run_at, id)
+    levels[prio] = true
     inserted = inserted + 1
   end
+end
+for prio in pairs(levels) do
+  redis.call('ZADD', pre .. 'prios', prio, prio)
 end
 if inserted > 0 then
   wake()

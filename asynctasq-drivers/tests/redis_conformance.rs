@@ -248,7 +248,7 @@ async fn wake_up_latency_is_milliseconds() {
         claim_one_queue(&driver, &q, 10).await;
     }
     eprintln!("worst enqueue-to-wake latency: {worst:?}");
-    assert!(worst < Duration::from_millis(50), "{worst:?}");
+    assert!(worst < Duration::from_millis(100), "{worst:?}");
 
     let mut later = job(&q);
     later.run_at = plus_ms(Utc::now(), 150);
@@ -261,7 +261,7 @@ async fn wake_up_latency_is_milliseconds() {
     }
     let late = Instant::now().saturating_duration_since(due);
     eprintln!("scheduled job claimed {late:?} after its due time");
-    assert!(late < Duration::from_millis(50), "{late:?}");
+    assert!(late < Duration::from_millis(100), "{late:?}");
 }
 
 /// Dead jobs of every queue are listed newest first and requeued by id.

@@ -668,14 +668,18 @@ impl Driver for RedisDriver {
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
         let mut groups: Vec<(&str, Vec<&NewJob>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for job in jobs {
-            match groups.iter_mut().find(|(q, _)| *q == job.queue) {
-                Some((_, list)) => list.push(job),
+            let i = match index.get(job.queue.as_str()) {
+                Some(&i) => i,
                 None => {
                     validate_queue(&job.queue)?;
-                    groups.push((&job.queue, vec![job]));
+                    groups.push((&job.queue, Vec::new()));
+                    index.insert(&job.queue, groups.len() - 1);
+                    groups.len() - 1
                 }
-            }
+            };
+            groups[i].1.push(job);
         }
         try_join_all(groups.iter().map(|(q, _)| self.queue_number(q))).await?;
         let mut calls: Vec<(&str, Args)> = Vec::new();

@@ -217,3 +217,51 @@ async fn tls_with_a_private_ca() {
     let untrusted = format!("rediss://127.0.0.1:{}/?prefix=tls", server.port);
     assert!(RedisDriver::connect(&untrusted).await.is_err());
 }
+
+/// An ACL user with a password, a database index, and a wrong password that
+/// is refused without showing up in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_user_and_database_index() {
+    let server = Server::start(&["--user", "app", "on", ">s3cret-pw", "~*", "&*", "+@all"]);
+    let url = format!(
+        "redis://app:s3cret-pw@127.0.0.1:{}/3?prefix=acl",
+        server.port
+    );
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&url).await.expect("acl connect"));
+    assert!(!format!("{driver:?}").contains("s3cret-pw"));
+    Client::new(driver.clone())
+        .enqueue(&[envelope("acl")])
+        .await
+        .unwrap();
+    assert_eq!(
+        driver.stats(Some(&["acl".to_string()])).await.unwrap()[0].ready,
+        1
+    );
+    assert_ne!(
+        server.cli(&["-n", "3", "dbsize"]).trim(),
+        "0",
+        "keys are in db 3"
+    );
+    assert_eq!(
+        server.cli(&["-n", "0", "dbsize"]).trim(),
+        "0",
+        "nothing in db 0"
+    );
+
+    let wrong = format!("redis://app:not-the-pw@127.0.0.1:{}/3", server.port);
+    let err = RedisDriver::connect(&wrong)
+        .await
+        .expect_err("wrong password");
+    let text = format!("{err} {err:?} {}", error_chain(&err));
+    assert!(!text.contains("not-the-pw"), "{text}");
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(&format!(" / {s} {s:?}"));
+        source = s.source();
+    }
+    text
+}

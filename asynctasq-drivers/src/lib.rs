@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`MemoryDriver`] | `memory` | `memory://` |
 //! | [`SqliteDriver`] | `sqlite` | `sqlite://path/to/file.db` |
+//! | [`RedisDriver`] | `redis` | `redis://host:6379/0?prefix=app`, `rediss://…`, `redis+cluster://h1:7000,h2:7001` |
 //!
 //! Each driver registers its URL schemes with [`asynctasq_core::connect`], so
 //! `ASYNCTASQ_URL` picks the backend at run time.
@@ -17,3 +18,8 @@ pub use memory::MemoryDriver;
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteDriver;
+
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisDriver;

@@ -1,0 +1,152 @@
+//! One connection type over a single server and a Redis Cluster, so that every
+//! script runs through the same code path.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, RedisResult, Value};
+
+use super::url::Target;
+use super::wake::WakeSender;
+
+/// How long a request may wait for its reply. Generous: a claim of a large batch
+/// on a busy server with `appendfsync always` takes a while, and a request that
+/// times out after the server applied it only costs a lease expiry.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a (re)connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A multiplexed, auto-reconnecting connection to a server or a cluster.
+///
+/// Both variants speak RESP3, so the same connection also carries the pub/sub
+/// messages that wake waiting workers; both resubscribe after a reconnect.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// One server, through a [`ConnectionManager`] (reconnects by itself).
+    Single(ConnectionManager),
+    /// A Redis Cluster; commands are routed by the slot of their first key.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "Conn::Single",
+            Conn::Cluster(_) => "Conn::Cluster",
+        })
+    }
+}
+
+impl Conn {
+    /// Connects to `target`, delivering pub/sub messages to `wakers`.
+    pub(crate) async fn open(target: &Target, wakers: WakeSender) -> RedisResult<Conn> {
+        let certs = match &target.tls_ca {
+            Some(path) => Some(read_ca(path)?),
+            None => None,
+        };
+        if target.tls {
+            // rustls needs a process-wide crypto provider; keep one installed by the application.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        if target.cluster {
+            let mut builder = ClusterClientBuilder::new(target.nodes.clone())
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(wakers)
+                .connection_timeout(CONNECTION_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT);
+            if let Some(root_cert) = certs {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                });
+            }
+            let client = builder.build()?;
+            Ok(Conn::Cluster(client.get_async_connection().await?))
+        } else {
+            let info = target.nodes[0].as_str().into_connection_info()?;
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            let info = info.set_redis_settings(settings);
+            let client = match certs {
+                Some(root_cert) => redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )?,
+                None => redis::Client::open(info)?,
+            };
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_min_delay(Duration::from_millis(20))
+                .set_max_delay(Duration::from_secs(1))
+                .set_number_of_retries(6)
+                .set_push_sender(wakers)
+                .set_automatic_resubscription();
+            Ok(Conn::Single(
+                ConnectionManager::new_with_config(client, config).await?,
+            ))
+        }
+    }
+
+    /// The command that scripts publish wake-ups with: sharded pub/sub on a
+    /// cluster (the message stays on the queue's shard), plain pub/sub otherwise.
+    pub(crate) fn publish_command(&self) -> &'static str {
+        match self {
+            Conn::Single(_) => "PUBLISH",
+            Conn::Cluster(_) => "SPUBLISH",
+        }
+    }
+
+    /// Subscribes to wake-up channels (resubscribed automatically after a reconnect).
+    pub(crate) async fn subscribe(&mut self, channels: &[String]) -> RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.subscribe(channels).await,
+            Conn::Cluster(c) => c.ssubscribe(channels).await,
+        }
+    }
+}
+
+fn read_ca(path: &str) -> RedisResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "cannot read the tls_ca file",
+            format!("{path}: {e}"),
+        ))
+    })
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Parsing of the driver's URLs: `redis://`, `rediss://`, `redis+cluster://` and
+//! `rediss+cluster://`, with the driver's own query parameters taken out before
+//! the rest goes to the `redis` crate.
+
+use std::fmt;
+
+/// The key prefix used when the URL names none.
+pub(crate) const DEFAULT_PREFIX: &str = "asynctasq";
+
+/// Where and how to connect, parsed from a URL.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// A Redis Cluster (seed nodes in `nodes`) rather than one server.
+    pub(crate) cluster: bool,
+    /// TLS (`rediss`).
+    pub(crate) tls: bool,
+    /// URLs in the `redis` crate's syntax: one for a single node, the seeds of a cluster.
+    pub(crate) nodes: Vec<String>,
+    /// The key prefix (`?prefix=`).
+    pub(crate) prefix: String,
+    /// A PEM file with the CA certificates that sign the server's certificate (`?tls_ca=`).
+    pub(crate) tls_ca: Option<String>,
+    /// The URL with its password replaced by `***`, for logs and errors.
+    pub(crate) redacted: String,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.redacted)
+            .field("cluster", &self.cluster)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a driver URL. Errors never contain the password.
+pub(crate) fn parse(url: &str) -> Result<Target, String> {
+    let redacted = redact(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("`{redacted}` is not a redis url"));
+    };
+    let (cluster, tls) = match scheme {
+        "redis" => (false, false),
+        "rediss" => (false, true),
+        "redis+cluster" => (true, false),
+        "rediss+cluster" => (true, true),
+        other => {
+            return Err(format!(
+                "unsupported url scheme `{other}` for the redis driver"
+            ));
+        }
+    };
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (rest, None),
+    };
+    let (authority_path, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, q),
+        None => (rest, ""),
+    };
+    let mut prefix = DEFAULT_PREFIX.to_string();
+    let mut tls_ca = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "prefix" => prefix = percent_decode(value)?,
+            "tls_ca" => tls_ca = Some(percent_decode(value)?),
+            _ => kept.push(pair),
+        }
+    }
+    validate_prefix(&prefix)?;
+    if tls_ca.is_some() && !tls {
+        return Err("`tls_ca` needs a `rediss` url".into());
+    }
+    let mut suffix = String::new();
+    if !kept.is_empty() {
+        suffix.push('?');
+        suffix.push_str(&kept.join("&"));
+    }
+    if let Some(f) = fragment {
+        suffix.push('#');
+        suffix.push_str(f);
+    }
+    let node_scheme = if tls { "rediss" } else { "redis" };
+    let nodes = if cluster {
+        let (authority, path) = match authority_path.split_once('/') {
+            Some((a, p)) => (a, p),
+            None => (authority_path, ""),
+        };
+        if !matches!(path, "" | "0") {
+            return Err(format!(
+                "`{redacted}`: Redis Cluster has only database 0 (the path must be empty or `/0`)"
+            ));
+        }
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((u, h)) => (format!("{u}@"), h),
+            None => (String::new(), authority),
+        };
+        let hosts: Vec<&str> = hosts.split(',').filter(|h| !h.is_empty()).collect();
+        if hosts.is_empty() {
+            return Err(format!("`{redacted}` names no cluster node"));
+        }
+        hosts
+            .iter()
+            .map(|h| format!("{node_scheme}://{userinfo}{h}/{suffix}"))
+            .collect()
+    } else {
+        if authority_path.contains(',') {
+            return Err(format!(
+                "`{redacted}` names several hosts; use `{scheme}+cluster://` for a Redis Cluster"
+            ));
+        }
+        vec![format!("{node_scheme}://{authority_path}{suffix}")]
+    };
+    Ok(Target {
+        cluster,
+        tls,
+        nodes,
+        prefix,
+        tls_ca,
+        redacted,
+    })
+}
+
+/// Rejects prefixes that would break the `{…}` hash tags of the key layout.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("the redis key prefix must not be empty".into());
+    }
+    if prefix.contains(['{', '}']) {
+        return Err(format!(
+            "the redis key prefix `{prefix}` must not contain `{{` or `}}` (they delimit hash tags)"
+        ));
+    }
+    Ok(())
+}
+
+/// `url` with the password of its user info (if any) replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_string(),
+            };
+            format!("{scheme}://{user}@{hosts}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad percent-encoding in `{text}`"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("`{text}` is not utf-8 once decoded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_node_with_prefix_and_db() {
+        let t = parse("redis://:secret@127.0.0.1:6380/2?prefix=app%3Ajobs&protocol=resp3").unwrap();
+        assert!(!t.cluster && !t.tls);
+        assert_eq!(t.prefix, "app:jobs");
+        assert_eq!(t.nodes, ["redis://:secret@127.0.0.1:6380/2?protocol=resp3"]);
+        assert_eq!(
+            t.redacted,
+            "redis://:***@127.0.0.1:6380/2?prefix=app%3Ajobs&protocol=resp3"
+        );
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+
+    #[test]
+    fn defaults() {
+        let t = parse("redis://localhost").unwrap();
+        assert_eq!(t.prefix, DEFAULT_PREFIX);
+        assert_eq!(t.nodes, ["redis://localhost"]);
+        assert_eq!(t.tls_ca, None);
+    }
+
+    #[test]
+    fn cluster_seeds_share_credentials_and_options() {
+        let t =
+            parse("rediss+cluster://app:pw@a:7000,b:7001/?prefix=p&tls_ca=/etc/ca.pem#insecure")
+                .unwrap();
+        assert!(t.cluster && t.tls);
+        assert_eq!(t.tls_ca.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            t.nodes,
+            [
+                "rediss://app:pw@a:7000/#insecure",
+                "rediss://app:pw@b:7001/#insecure"
+            ]
+        );
+        assert_eq!(
+            t.redacted,
+            "rediss+cluster://app:***@a:7000,b:7001/?prefix=p&tls_ca=/etc/ca.pem#insecure"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        assert!(
+            parse("redis+cluster://a:1/3").is_err(),
+            "cluster has db 0 only"
+        );
+        assert!(
+            parse("redis://a:1,b:2").is_err(),
+            "several hosts need +cluster"
+        );
+        assert!(
+            parse("redis://a?prefix=%7Bx%7D").is_err(),
+            "braces in prefix"
+        );
+        assert!(parse("redis://a?prefix=").is_err(), "empty prefix");
+        assert!(parse("redis://a?tls_ca=/x").is_err(), "tls_ca without tls");
+        assert!(parse("postgres://a").is_err());
+        let err = parse("mysql://u:hunter2@h").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact("redis://u@h"), "redis://u@h");
+        assert_eq!(redact("redis://h:1"), "redis://h:1");
+        assert_eq!(redact("redis://u:p%40x@h"), "redis://u:***@h");
+    }
+}

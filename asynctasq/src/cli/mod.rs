@@ -218,14 +218,10 @@ pub struct DeadListArgs {
 
 /// Which dead jobs `dead retry` and `dead purge` act on: ids, or `--all`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").args(["ids", "all"]).required(true)))]
 pub struct DeadTarget {
     /// Ids of dead jobs, as shown by `dead list`
-    #[arg(
-        value_name = "ID",
-        value_parser = parse_job_id,
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
+    #[arg(value_name = "ID", value_parser = parse_job_id)]
     pub ids: Vec<JobId>,
 
     /// Every dead job (of --queue, when given)
@@ -233,7 +229,7 @@ pub struct DeadTarget {
     pub all: bool,
 
     /// With --all: only dead jobs of this queue
-    #[arg(long, short, value_name = "QUEUE", requires = "all")]
+    #[arg(long, short, value_name = "QUEUE", conflicts_with = "ids")]
     pub queue: Option<String>,
 }
 

@@ -58,10 +58,10 @@ impl Config {
     /// Applies the `ASYNCTASQ_*` variables that are set on top of `self`.
     /// Used for values the code did not set explicitly.
     pub fn merge_env(mut self) -> Self {
-        if let Ok(url) = std::env::var("ASYNCTASQ_URL") {
-            if !url.is_empty() {
-                self.url = url;
-            }
+        if let Ok(url) = std::env::var("ASYNCTASQ_URL")
+            && !url.is_empty()
+        {
+            self.url = url;
         }
         if let Ok(v) = std::env::var("ASYNCTASQ_AUTO_MIGRATE") {
             self.auto_migrate = !matches!(v.as_str(), "0" | "false" | "no");

@@ -47,8 +47,12 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
 
     /// Schedules another attempt at `run_at`, recording `error`.
     /// Returns `false` if the receipt was stale.
-    async fn retry(&self, receipt: &Receipt, run_at: Timestamp, error: &AttemptError)
-    -> Result<bool>;
+    async fn retry(
+        &self,
+        receipt: &Receipt,
+        run_at: Timestamp,
+        error: &AttemptError,
+    ) -> Result<bool>;
 
     /// Moves a job to dead-letter, recording `error`. Returns `false` if the receipt was stale.
     async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool>;
@@ -77,8 +81,12 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     async fn job(&self, id: JobId) -> Result<Option<JobInfo>>;
 
     /// Lists dead jobs, newest failure first.
-    async fn dead_list(&self, queue: Option<&str>, limit: usize, offset: usize)
-    -> Result<Vec<JobInfo>>;
+    async fn dead_list(
+        &self,
+        queue: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<JobInfo>>;
 
     /// Moves dead jobs back to ready with a fresh attempt count. Returns how many.
     async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64>;

@@ -99,10 +99,7 @@ mod tests {
             id: JobId("0190f3a2-7c1e-7abc-8def-0123456789ab".parse().unwrap()),
             task: "emails::send_welcome".into(),
             queue: "emails".into(),
-            args: rmpv::Value::Map(vec![(
-                rmpv::Value::from("to"),
-                rmpv::Value::from("a@x.io"),
-            )]),
+            args: rmpv::Value::Map(vec![(rmpv::Value::from("to"), rmpv::Value::from("a@x.io"))]),
             max_attempts: 5,
             retry: RetryPolicy::exponential(Duration::from_secs(2)),
             timeout_ms: Some(30_000),
@@ -164,6 +161,9 @@ mod tests {
         let mut e = sample();
         e.v = 2;
         let err = Envelope::decode(&e.encode().unwrap()).unwrap_err();
-        assert!(err.to_string().contains("unsupported envelope version 2"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported envelope version 2"),
+            "{err}"
+        );
     }
 }

@@ -313,7 +313,10 @@ mod tests {
             Err(TaskFailure::permanent("charging: gone"))
         );
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("flaky"));
-        assert_eq!(plain.into_task_result(), Err(TaskFailure::retryable("flaky")));
+        assert_eq!(
+            plain.into_task_result(),
+            Err(TaskFailure::retryable("flaky"))
+        );
     }
 
     #[test]
@@ -335,7 +338,10 @@ mod tests {
         assert_eq!(decode_arg::<u64>(&map, "n").unwrap(), 7);
         assert_eq!(decode_arg::<Option<String>>(&map, "later").unwrap(), None);
         let missing = decode_arg::<String>(&map, "later").unwrap_err().to_string();
-        assert!(missing.contains("`later`") && missing.contains("missing"), "{missing}");
+        assert!(
+            missing.contains("`later`") && missing.contains("missing"),
+            "{missing}"
+        );
         let wrong = decode_arg::<User>(&map, "n").unwrap_err().to_string();
         assert!(wrong.contains("`n`"), "{wrong}");
         assert!(decode_arg::<u8>(&rmpv::Value::from(3), "n").is_err());

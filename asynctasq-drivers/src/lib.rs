@@ -11,7 +11,7 @@
 #[cfg(feature = "memory")]
 mod memory;
 #[cfg(feature = "memory")]
-// pub use memory::MemoryDriver;
+pub use memory::MemoryDriver;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -1,1 +1,438 @@
-//! placeholder
+//! An in-process driver: jobs live in a map behind a mutex and vanish with
+//! the process. For tests and experiments; it follows the same contract (and
+//! passes the same conformance suite) as the durable drivers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::Notify;
+
+use asynctasq_core::job::{from_millis, to_millis};
+use asynctasq_core::{
+    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, JobId, JobInfo,
+    JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+};
+
+/// A driver that keeps jobs in memory.
+///
+/// `memory://` URLs each create a fresh, empty store.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> asynctasq_core::Result<()> {
+/// use asynctasq_drivers::MemoryDriver;
+/// use asynctasq_core::Driver;
+///
+/// let driver = MemoryDriver::new();
+/// assert!(driver.stats(None).await?.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct MemoryDriver {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: Mutex<Store>,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    jobs: HashMap<JobId, Row>,
+    paused: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    job: NewJob,
+    state: Stored,
+    run_at: i64,
+    attempt: u32,
+    token: i64,
+    lease_until: i64,
+    errors: Vec<AttemptError>,
+    failed_at: i64,
+    created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Pending,
+    Running,
+    Dead,
+}
+
+impl MemoryDriver {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn now_ms() -> i64 {
+    to_millis(Utc::now())
+}
+
+impl Row {
+    fn info(&self, now: i64) -> JobInfo {
+        let state = match self.state {
+            Stored::Pending if self.run_at > now => JobState::Scheduled,
+            Stored::Pending => JobState::Ready,
+            Stored::Running => JobState::Running,
+            Stored::Dead => JobState::Dead,
+        };
+        JobInfo {
+            id: self.job.id,
+            task: self.job.task.clone(),
+            queue: self.job.queue.clone(),
+            state,
+            attempt: self.attempt,
+            max_attempts: self.job.max_attempts,
+            priority: self.job.priority,
+            run_at: from_millis(self.run_at),
+            created_at: from_millis(self.created_at),
+            errors: self.errors.clone(),
+        }
+    }
+
+    fn holds(&self, receipt: &Receipt) -> bool {
+        self.state == Stored::Running && self.token == receipt.token
+    }
+}
+
+impl Store {
+    fn running(&mut self, receipt: &Receipt) -> Option<&mut Row> {
+        self.jobs.get_mut(&receipt.id).filter(|r| r.holds(receipt))
+    }
+
+    fn dead_ids(&self, selector: DeadSelector<'_>) -> Vec<JobId> {
+        match selector {
+            DeadSelector::Ids(ids) => ids
+                .iter()
+                .filter(|id| self.jobs.get(id).is_some_and(|r| r.state == Stored::Dead))
+                .copied()
+                .collect(),
+            DeadSelector::All { queue } => self
+                .jobs
+                .values()
+                .filter(|r| r.state == Stored::Dead && queue.is_none_or(|q| r.job.queue == q))
+                .map(|r| r.job.id)
+                .collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl Driver for MemoryDriver {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
+        let now = now_ms();
+        let mut store = self.store();
+        for job in jobs {
+            store.jobs.insert(
+                job.id,
+                Row {
+                    job: job.clone(),
+                    state: Stored::Pending,
+                    run_at: to_millis(job.run_at),
+                    attempt: 0,
+                    token: 0,
+                    lease_until: 0,
+                    errors: Vec::new(),
+                    failed_at: 0,
+                    created_at: now,
+                },
+            );
+        }
+        drop(store);
+        self.inner.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
+        let now = now_ms();
+        let token: i64 = rand::random();
+        let lease_until = now + params.lease.as_millis() as i64;
+        let mut store = self.store();
+        let Store { jobs, paused } = &mut *store;
+        let mut ready: Vec<&mut Row> = jobs
+            .values_mut()
+            .filter(|r| {
+                r.state == Stored::Pending
+                    && r.run_at <= now
+                    && params.queues.contains(&r.job.queue)
+                    && !paused.contains(&r.job.queue)
+            })
+            .collect();
+        ready.sort_by_key(|r| (std::cmp::Reverse(r.job.priority), r.run_at, r.job.id));
+        Ok(ready
+            .into_iter()
+            .take(params.max)
+            .map(|row| {
+                row.state = Stored::Running;
+                row.attempt += 1;
+                row.token = token;
+                row.lease_until = lease_until;
+                ClaimedJob {
+                    receipt: Receipt {
+                        id: row.job.id,
+                        token,
+                    },
+                    task: row.job.task.clone(),
+                    queue: row.job.queue.clone(),
+                    attempt: row.attempt,
+                    max_attempts: row.job.max_attempts,
+                    payload: row.job.payload.clone(),
+                }
+            })
+            .collect())
+    }
+
+    async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
+        let mut store = self.store();
+        let mut done = 0;
+        for r in receipts {
+            if store.running(r).is_some() {
+                store.jobs.remove(&r.id);
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    async fn retry(
+        &self,
+        receipt: &Receipt,
+        run_at: Timestamp,
+        error: &AttemptError,
+    ) -> Result<bool> {
+        let mut store = self.store();
+        let Some(row) = store.running(receipt) else {
+            return Ok(false);
+        };
+        row.state = Stored::Pending;
+        row.run_at = to_millis(run_at);
+        row.errors.push(error.clone());
+        drop(store);
+        self.inner.notify.notify_waiters();
+        Ok(true)
+    }
+
+    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
+        let mut store = self.store();
+        let Some(row) = store.running(receipt) else {
+            return Ok(false);
+        };
+        row.state = Stored::Dead;
+        row.failed_at = to_millis(error.at);
+        row.errors.push(error.clone());
+        Ok(true)
+    }
+
+    async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
+        let mut store = self.store();
+        let mut released = 0;
+        for r in receipts {
+            if let Some(row) = store.running(r) {
+                row.state = Stored::Pending;
+                row.attempt = row.attempt.saturating_sub(1);
+                released += 1;
+            }
+        }
+        drop(store);
+        self.inner.notify.notify_waiters();
+        Ok(released)
+    }
+
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+        let until = now_ms() + lease.as_millis() as i64;
+        let mut store = self.store();
+        let mut extended = 0;
+        for r in receipts {
+            if let Some(row) = store.running(r) {
+                row.lease_until = until;
+                extended += 1;
+            }
+        }
+        Ok(extended)
+    }
+
+    async fn rescue_expired(&self) -> Result<RescueReport> {
+        let now = now_ms();
+        let mut report = RescueReport::default();
+        let mut store = self.store();
+        for row in store.jobs.values_mut() {
+            if row.state != Stored::Running || row.lease_until >= now {
+                continue;
+            }
+            if row.attempt >= row.job.max_attempts {
+                row.state = Stored::Dead;
+                row.failed_at = now;
+                row.errors.push(AttemptError::now(
+                    row.attempt,
+                    format!(
+                        "lease expired during attempt {} (the worker crashed or stopped responding)",
+                        row.attempt
+                    ),
+                ));
+                report.buried += 1;
+            } else {
+                row.state = Stored::Pending;
+                report.requeued += 1;
+            }
+        }
+        drop(store);
+        if report.requeued > 0 {
+            self.inner.notify.notify_waiters();
+        }
+        Ok(report)
+    }
+
+    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
+        let notified = self.inner.notify.notified();
+        let now = now_ms();
+        let next_due = self
+            .store()
+            .jobs
+            .values()
+            .filter(|r| r.state == Stored::Pending && queues.contains(&r.job.queue))
+            .map(|r| r.run_at)
+            .min();
+        let until_due =
+            next_due.map(|at| Duration::from_millis(at.saturating_sub(now).max(0) as u64));
+        let limit = until_due.map_or(timeout, |d| d.min(timeout));
+        let _ = tokio::time::timeout(limit, notified).await;
+        Ok(())
+    }
+
+    async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
+        let now = now_ms();
+        let store = self.store();
+        let mut by_queue: HashMap<String, QueueStats> = HashMap::new();
+        let wanted = |q: &str| queues.is_none_or(|qs| qs.iter().any(|w| w == q));
+        for name in queues.unwrap_or_default().iter().chain(store.paused.iter()) {
+            if wanted(name) {
+                by_queue.entry(name.clone()).or_insert_with(|| QueueStats {
+                    queue: name.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+        for row in store.jobs.values().filter(|r| wanted(&r.job.queue)) {
+            let s = by_queue
+                .entry(row.job.queue.clone())
+                .or_insert_with(|| QueueStats {
+                    queue: row.job.queue.clone(),
+                    ..Default::default()
+                });
+            match row.info(now).state {
+                JobState::Scheduled => s.scheduled += 1,
+                JobState::Ready => s.ready += 1,
+                JobState::Running => s.running += 1,
+                JobState::Dead => s.dead += 1,
+            }
+        }
+        let mut stats: Vec<QueueStats> = by_queue
+            .into_values()
+            .map(|mut s| {
+                s.paused = store.paused.contains(&s.queue);
+                s
+            })
+            .collect();
+        stats.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(stats)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
+        Ok(self.store().jobs.get(&id).map(|r| r.info(now_ms())))
+    }
+
+    async fn dead_list(
+        &self,
+        queue: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<JobInfo>> {
+        let now = now_ms();
+        let store = self.store();
+        let mut dead: Vec<&Row> = store
+            .jobs
+            .values()
+            .filter(|r| r.state == Stored::Dead && queue.is_none_or(|q| r.job.queue == q))
+            .collect();
+        dead.sort_by_key(|r| (std::cmp::Reverse(r.failed_at), std::cmp::Reverse(r.job.id)));
+        Ok(dead
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| r.info(now))
+            .collect())
+    }
+
+    async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
+        let now = now_ms();
+        let mut store = self.store();
+        let ids = store.dead_ids(selector);
+        for id in &ids {
+            if let Some(row) = store.jobs.get_mut(id) {
+                row.state = Stored::Pending;
+                row.attempt = 0;
+                row.run_at = now;
+            }
+        }
+        drop(store);
+        self.inner.notify.notify_waiters();
+        Ok(ids.len() as u64)
+    }
+
+    async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
+        let mut store = self.store();
+        let ids = store.dead_ids(selector);
+        for id in &ids {
+            store.jobs.remove(id);
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn queue_purge(&self, queue: &str) -> Result<u64> {
+        let mut store = self.store();
+        let before = store.jobs.len();
+        store
+            .jobs
+            .retain(|_, r| !(r.state == Stored::Pending && r.job.queue == queue));
+        Ok((before - store.jobs.len()) as u64)
+    }
+
+    async fn queue_pause(&self, queue: &str) -> Result<()> {
+        self.store().paused.insert(queue.to_string());
+        Ok(())
+    }
+
+    async fn queue_resume(&self, queue: &str) -> Result<()> {
+        self.store().paused.remove(queue);
+        self.inner.notify.notify_waiters();
+        Ok(())
+    }
+}
+
+asynctasq_core::inventory::submit! {
+    DriverFactory {
+        schemes: &["memory"],
+        connect: |_url| Box::pin(async { Ok(Arc::new(MemoryDriver::new()) as Arc<dyn Driver>) }),
+    }
+}

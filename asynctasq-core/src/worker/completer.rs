@@ -37,15 +37,15 @@ pub(crate) async fn run(
                 Verdict::Complete => completed.push(finished.receipt),
                 Verdict::Retry { run_at, error } => {
                     tracing::warn!(job.id = %finished.receipt.id, task = %finished.task, attempt = error.attempt, %run_at, error = %error.message, "attempt failed; retrying");
-                    let applied = with_retries("retry", || {
-                        driver.retry(&finished.receipt, run_at, &error)
-                    })
-                    .await;
+                    let applied =
+                        with_retries("retry", || driver.retry(&finished.receipt, run_at, &error))
+                            .await;
                     counters.record_retry(applied);
                 }
                 Verdict::Bury { error } => {
                     tracing::error!(job.id = %finished.receipt.id, task = %finished.task, attempt = error.attempt, error = %error.message, "job moved to dead-letter");
-                    let applied = with_retries("bury", || driver.bury(&finished.receipt, &error)).await;
+                    let applied =
+                        with_retries("bury", || driver.bury(&finished.receipt, &error)).await;
                     counters.record_dead(applied);
                 }
             }
@@ -76,6 +76,8 @@ where
             }
         }
     }
-    tracing::error!("{what} failed 5 times; the lease will expire and the rescuer will return the job");
+    tracing::error!(
+        "{what} failed 5 times; the lease will expire and the rescuer will return the job"
+    );
     None
 }

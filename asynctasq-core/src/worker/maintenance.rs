@@ -13,7 +13,9 @@ use crate::job::Receipt;
 /// Runs until aborted.
 pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, executing: Executing) {
     let extend_every = config.lease / 3;
-    let tick = extend_every.min(config.rescue_interval).max(Duration::from_millis(50));
+    let tick = extend_every
+        .min(config.rescue_interval)
+        .max(Duration::from_millis(50));
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut next_extend = Instant::now() + extend_every;
@@ -25,7 +27,11 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
             next_rescue = now + config.rescue_interval;
             match driver.rescue_expired().await {
                 Ok(r) if r.requeued + r.buried > 0 => {
-                    tracing::warn!(requeued = r.requeued, buried = r.buried, "rescued jobs with expired leases")
+                    tracing::warn!(
+                        requeued = r.requeued,
+                        buried = r.buried,
+                        "rescued jobs with expired leases"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
@@ -39,10 +45,10 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
                 .values()
                 .copied()
                 .collect();
-            if !receipts.is_empty() {
-                if let Err(e) = driver.extend(&receipts, config.lease).await {
-                    tracing::warn!(error = %e, "extending leases failed");
-                }
+            if !receipts.is_empty()
+                && let Err(e) = driver.extend(&receipts, config.lease).await
+            {
+                tracing::warn!(error = %e, "extending leases failed");
             }
         }
     }

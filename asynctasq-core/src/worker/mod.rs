@@ -259,8 +259,9 @@ impl Runtime {
                 _ = stop.changed() => break,
             };
             let mut permits = vec![first];
-            let want = remaining
-                .map_or(config.claim_batch, |r| r.min(config.claim_batch as u64) as usize);
+            let want = remaining.map_or(config.claim_batch, |r| {
+                r.min(config.claim_batch as u64) as usize
+            });
             while permits.len() < want {
                 match semaphore.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
@@ -352,12 +353,7 @@ impl Runtime {
         if semaphore.available_permits() != self.config.concurrency {
             return false;
         }
-        match self
-            .client
-            .driver()
-            .stats(Some(&self.config.queues))
-            .await
-        {
+        match self.client.driver().stats(Some(&self.config.queues)).await {
             Ok(stats) => stats.iter().all(|s| s.paused || s.outstanding() == 0),
             Err(e) => {
                 tracing::warn!(error = %e, "stats failed while checking for a drained queue");
@@ -381,7 +377,9 @@ impl Runtime {
         }
         let finish = semaphore.acquire_many(all);
         let finished_in_time = if signalled {
-            tokio::time::timeout(self.config.grace, finish).await.is_ok()
+            tokio::time::timeout(self.config.grace, finish)
+                .await
+                .is_ok()
         } else {
             let mut stop = stop.clone();
             tokio::select! {

@@ -1,0 +1,95 @@
+//! Leases: extension, expiry, rescue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{claim, job, unique_queue};
+use crate::driver::Driver;
+use crate::job::JobState;
+
+/// An extended lease is not rescued; once extension stops, it is.
+pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("extend");
+    let queues = vec![q.clone()];
+    driver.enqueue(&[job(&q)]).await.unwrap();
+    let c = claim(driver, &queues, 1, Duration::from_millis(300))
+        .await
+        .remove(0);
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            driver
+                .extend(&[c.receipt], Duration::from_millis(300))
+                .await
+                .unwrap(),
+            1
+        );
+        driver.rescue_expired().await.unwrap();
+        let info = driver.job(c.receipt.id).await.unwrap().expect("job");
+        assert_eq!(
+            info.state,
+            JobState::Running,
+            "an extended lease was rescued"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    driver.rescue_expired().await.unwrap();
+    let info = driver.job(c.receipt.id).await.unwrap().expect("job");
+    assert_eq!(info.state, JobState::Ready);
+}
+
+/// An expired lease returns the job to ready, keeping the attempt counted.
+pub async fn expired_lease_is_rescued(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("rescue");
+    let queues = vec![q.clone()];
+    driver.enqueue(&[job(&q), job(&q)]).await.unwrap();
+    let short = claim(driver, &queues, 1, Duration::from_millis(150))
+        .await
+        .remove(0);
+    let long = claim(driver, &queues, 1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    driver.rescue_expired().await.unwrap();
+    assert_eq!(
+        driver
+            .job(short.receipt.id)
+            .await
+            .unwrap()
+            .expect("job")
+            .state,
+        JobState::Ready
+    );
+    assert_eq!(
+        driver
+            .job(long.receipt.id)
+            .await
+            .unwrap()
+            .expect("job")
+            .state,
+        JobState::Running,
+        "a valid lease was rescued"
+    );
+    let again = claim(driver, &queues, 1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert_eq!(again.receipt.id, short.receipt.id);
+    assert_eq!(again.attempt, 2, "the expired attempt counts");
+}
+
+/// A job whose last attempt's lease expires goes to dead-letter with a reason.
+pub async fn rescue_buries_when_attempts_are_exhausted(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("exhaust");
+    let queues = vec![q.clone()];
+    let mut j = job(&q);
+    j.max_attempts = 1;
+    driver.enqueue(&[j.clone()]).await.unwrap();
+    claim(driver, &queues, 1, Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let report = driver.rescue_expired().await.unwrap();
+    assert!(report.buried >= 1, "{report:?}");
+    let info = driver.job(j.id).await.unwrap().expect("job");
+    assert_eq!(info.state, JobState::Dead);
+    let message = &info.last_error().expect("an error is recorded").message;
+    assert!(message.contains("lease"), "unhelpful reason: {message}");
+}

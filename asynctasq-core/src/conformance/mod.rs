@@ -1,0 +1,142 @@
+//! The driver conformance suite: one set of tests that every driver passes.
+//!
+//! A driver crate runs it with one line in a test file, given an async
+//! factory that returns a migrated driver:
+//!
+//! ```ignore-but-compiled-in-driver-crates
+//! async fn driver() -> std::sync::Arc<dyn asynctasq_core::Driver> { /* connect + migrate */ }
+//! asynctasq_core::conformance_tests!(driver);
+//! ```
+//!
+//! Every case uses its own, randomly named queues, so cases run in parallel
+//! against one shared database. Areas: [`claims`] (ordering, delays, batches,
+//! pause/resume, concurrency), [`acks`] (complete, retry, bury, release,
+//! fencing), [`leases`] (extend, expiry, rescue), [`admin`] (stats, lookup,
+//! dead-letter, purge), [`wakeups`] and [`worker`] (the full worker runtime
+//! over the driver: retries, dead-letter, bad input, panics, timeouts).
+
+pub mod acks;
+pub mod admin;
+pub mod claims;
+pub mod leases;
+pub mod wakeups;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::driver::Driver;
+use crate::job::{ClaimParams, ClaimedJob, JobId, NewJob, Timestamp};
+
+/// A queue name unique to one test case.
+pub fn unique_queue(label: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("ct-{label}-{}", &id[20..])
+}
+
+/// A job for `queue` with an opaque payload, due now.
+pub fn job(queue: &str) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        task: "conformance".into(),
+        queue: queue.into(),
+        priority: 0,
+        run_at: Utc::now(),
+        max_attempts: 3,
+        payload: b"payload".to_vec(),
+    }
+}
+
+/// `t` plus `ms` milliseconds (negative for the past).
+pub fn plus_ms(t: Timestamp, ms: i64) -> Timestamp {
+    t + chrono::Duration::milliseconds(ms)
+}
+
+/// Claims up to `max` jobs from `queues` with a `lease`.
+pub async fn claim(
+    driver: &Arc<dyn Driver>,
+    queues: &[String],
+    max: usize,
+    lease: Duration,
+) -> Vec<ClaimedJob> {
+    driver
+        .claim(ClaimParams {
+            worker: "conformance",
+            queues,
+            max,
+            lease,
+        })
+        .await
+        .expect("claim")
+}
+
+/// Claims from one queue with a 30 s lease.
+pub async fn claim_one_queue(driver: &Arc<dyn Driver>, queue: &str, max: usize) -> Vec<ClaimedJob> {
+    claim(driver, &[queue.to_string()], max, Duration::from_secs(30)).await
+}
+
+/// The stats row of `queue` (zeros if the driver reports none).
+pub async fn stats_of(driver: &Arc<dyn Driver>, queue: &str) -> crate::job::QueueStats {
+    driver
+        .stats(Some(&[queue.to_string()]))
+        .await
+        .expect("stats")
+        .into_iter()
+        .find(|s| s.queue == queue)
+        .unwrap_or_else(|| crate::job::QueueStats {
+            queue: queue.to_string(),
+            ..Default::default()
+        })
+}
+
+/// Generates one `#[tokio::test]` per conformance case for a driver factory.
+///
+/// `$factory` is a path to an `async fn() -> Arc<dyn Driver>` returning a
+/// migrated driver. The calling crate needs `tokio` with the `macros` and
+/// `rt-multi-thread` features.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::conformance_tests!(@cases $factory;
+            claims::orders_by_priority_then_run_at,
+            claims::skips_scheduled_until_due,
+            claims::claims_in_batches_up_to_max,
+            claims::claims_only_requested_queues,
+            claims::pause_and_resume,
+            claims::concurrent_claims_never_share_a_job,
+            claims::payload_bytes_are_preserved,
+            acks::complete_deletes_and_fences,
+            acks::retry_reschedules_with_error,
+            acks::bury_moves_to_dead_with_error,
+            acks::release_returns_without_counting,
+            acks::stale_ack_after_rescue_is_rejected,
+            leases::extend_keeps_a_job_from_rescue,
+            leases::expired_lease_is_rescued,
+            leases::rescue_buries_when_attempts_are_exhausted,
+            admin::stats_count_every_state,
+            admin::job_lookup_by_id,
+            admin::dead_list_requeue_and_purge,
+            admin::queue_purge_keeps_running_jobs,
+            wakeups::wait_wakes_on_enqueue,
+            wakeups::wait_wakes_when_a_scheduled_job_is_due,
+            wakeups::wait_times_out_when_idle,
+            worker::runs_jobs_and_deletes_them,
+            worker::retries_with_backoff_then_succeeds,
+            worker::dead_letters_after_max_attempts_with_error_text,
+            worker::bad_input_goes_to_dead_letter,
+            worker::panics_and_timeouts_are_failed_attempts,
+            worker::permanent_failure_skips_retries,
+        );
+    };
+    (@cases $factory:path; $($area:ident :: $case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let driver: ::std::sync::Arc<dyn $crate::Driver> = $factory().await;
+                $crate::conformance::$area::$case(&driver).await;
+            }
+        )+
+    };
+}

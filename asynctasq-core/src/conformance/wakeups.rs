@@ -1,0 +1,74 @@
+//! Wake-ups: `wait` returns promptly on new work and never busy-loops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::{job, plus_ms, unique_queue};
+use crate::driver::Driver;
+
+/// A waiter wakes up soon after an enqueue, well before its timeout.
+pub async fn wait_wakes_on_enqueue(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("wake");
+    let queues = vec![q.clone()];
+    let start = Instant::now();
+    let waiter = driver.wait(&queues, Duration::from_secs(5));
+    let enqueuer = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        driver.enqueue(&[job(&q)]).await.unwrap();
+    };
+    let (woke, ()) = tokio::join!(waiter, enqueuer);
+    woke.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_millis(1500),
+        "wait took {waited:?} to notice an enqueue"
+    );
+}
+
+/// A waiter wakes up when a scheduled job comes due, not at its timeout.
+pub async fn wait_wakes_when_a_scheduled_job_is_due(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("due");
+    let queues = vec![q.clone()];
+    let mut j = job(&q);
+    j.run_at = plus_ms(Utc::now(), 300);
+    driver.enqueue(&[j]).await.unwrap();
+    let start = Instant::now();
+    loop {
+        driver.wait(&queues, Duration::from_secs(5)).await.unwrap();
+        if !super::claim_one_queue(driver, &q, 1).await.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "due job never woke the waiter"
+        );
+    }
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "claimed before due: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(1500),
+        "woke late: {waited:?}"
+    );
+}
+
+/// With nothing to do, `wait` returns at its timeout (and not much earlier
+/// than a spurious-wakeup budget allows many times over).
+pub async fn wait_times_out_when_idle(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("idle");
+    let queues = vec![q.clone()];
+    let start = Instant::now();
+    let mut wakeups = 0;
+    while start.elapsed() < Duration::from_millis(300) {
+        driver
+            .wait(&queues, Duration::from_millis(300))
+            .await
+            .unwrap();
+        wakeups += 1;
+        assert!(wakeups < 1000, "wait busy-loops on an idle queue");
+    }
+}

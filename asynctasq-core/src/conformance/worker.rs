@@ -1,0 +1,265 @@
+//! The worker runtime over the driver: the whole path a job takes, with
+//! hand-registered handlers (no macro), so each driver is exercised end to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::{stats_of, unique_queue};
+use crate::dispatch::Client;
+use crate::driver::Driver;
+use crate::envelope::{ENVELOPE_VERSION, Envelope};
+use crate::job::{JobId, JobState, NewJob, to_millis};
+use crate::retry::RetryPolicy;
+use crate::task::{HandlerFuture, JobContext, Registry, TaskFailure, TaskRegistration};
+use crate::worker::{Worker, WorkerReport};
+
+static OK: TaskRegistration = TaskRegistration {
+    name: "ct.ok",
+    location: concat!(file!(), ":", line!()),
+    handler: ok,
+};
+static FLAKY: TaskRegistration = TaskRegistration {
+    name: "ct.flaky",
+    location: concat!(file!(), ":", line!()),
+    handler: flaky,
+};
+static BROKEN: TaskRegistration = TaskRegistration {
+    name: "ct.broken",
+    location: concat!(file!(), ":", line!()),
+    handler: broken,
+};
+static PANICS: TaskRegistration = TaskRegistration {
+    name: "ct.panics",
+    location: concat!(file!(), ":", line!()),
+    handler: panics,
+};
+static SLOW: TaskRegistration = TaskRegistration {
+    name: "ct.slow",
+    location: concat!(file!(), ":", line!()),
+    handler: slow,
+};
+static DECLINED: TaskRegistration = TaskRegistration {
+    name: "ct.declined",
+    location: concat!(file!(), ":", line!()),
+    handler: declined,
+};
+
+fn ok(_: JobContext) -> HandlerFuture {
+    Box::pin(async { Ok(()) })
+}
+fn flaky(ctx: JobContext) -> HandlerFuture {
+    Box::pin(async move {
+        if ctx.attempt < 3 {
+            Err(TaskFailure::retryable(format!(
+                "flaky attempt {}",
+                ctx.attempt
+            )))
+        } else {
+            Ok(())
+        }
+    })
+}
+fn broken(_: JobContext) -> HandlerFuture {
+    Box::pin(async { Err(TaskFailure::retryable("smtp server said 554")) })
+}
+fn panics(_: JobContext) -> HandlerFuture {
+    Box::pin(async { panic!("index out of bounds in handler") })
+}
+fn slow(_: JobContext) -> HandlerFuture {
+    Box::pin(async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(())
+    })
+}
+fn declined(_: JobContext) -> HandlerFuture {
+    Box::pin(async { Err(TaskFailure::permanent("card declined")) })
+}
+
+fn registry() -> Registry {
+    Registry::from_registrations([&OK, &FLAKY, &BROKEN, &PANICS, &SLOW, &DECLINED])
+        .expect("registry")
+}
+
+fn envelope(task: &str, queue: &str, max_attempts: u32) -> Envelope {
+    let now = to_millis(Utc::now());
+    Envelope {
+        v: ENVELOPE_VERSION,
+        id: JobId::new(),
+        task: task.into(),
+        queue: queue.into(),
+        args: rmpv::Value::Map(vec![]),
+        max_attempts,
+        retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
+        timeout_ms: None,
+        priority: 0,
+        run_at: now,
+        created_at: now,
+        headers: Default::default(),
+    }
+}
+
+async fn drain(driver: &Arc<dyn Driver>, queue: &str) -> WorkerReport {
+    let worker = Worker::new(Client::new(driver.clone()))
+        .registry(registry())
+        .queues([queue])
+        .concurrency(8)
+        .lease(Duration::from_secs(10))
+        .burst(true);
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(std::future::pending()),
+    )
+    .await
+    .expect("the worker did not drain the queue within 30 s")
+    .expect("worker")
+}
+
+async fn dead_reason(driver: &Arc<dyn Driver>, id: JobId) -> String {
+    let info = driver.job(id).await.unwrap().expect("job still stored");
+    assert_eq!(info.state, JobState::Dead, "job {id} is not dead");
+    info.last_error()
+        .expect("an error is recorded")
+        .message
+        .clone()
+}
+
+/// Jobs run once each and are deleted when they complete.
+pub async fn runs_jobs_and_deletes_them(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-ok");
+    let envelopes: Vec<_> = (0..50).map(|_| envelope("ct.ok", &q, 3)).collect();
+    Client::new(driver.clone())
+        .enqueue(&envelopes)
+        .await
+        .unwrap();
+    let report = drain(driver, &q).await;
+    assert_eq!((report.claimed, report.completed), (50, 50), "{report:?}");
+    assert_eq!(stats_of(driver, &q).await.outstanding(), 0);
+    assert!(driver.job(envelopes[0].id).await.unwrap().is_none());
+}
+
+/// A job that fails twice is retried with backoff and completes on attempt 3.
+pub async fn retries_with_backoff_then_succeeds(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-flaky");
+    let e = envelope("ct.flaky", &q, 5);
+    Client::new(driver.clone())
+        .enqueue(std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let report = drain(driver, &q).await;
+    assert_eq!(
+        (report.retried, report.completed, report.dead),
+        (2, 1, 0),
+        "{report:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "backoff was not applied"
+    );
+    assert!(driver.job(e.id).await.unwrap().is_none());
+}
+
+/// A job that always fails ends in dead-letter after `max_attempts`, with
+/// every attempt's error recorded.
+pub async fn dead_letters_after_max_attempts_with_error_text(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-broken");
+    let e = envelope("ct.broken", &q, 3);
+    Client::new(driver.clone())
+        .enqueue(std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    let report = drain(driver, &q).await;
+    assert_eq!((report.retried, report.dead), (2, 1), "{report:?}");
+    let info = driver.job(e.id).await.unwrap().expect("job");
+    assert_eq!(info.state, JobState::Dead);
+    assert_eq!(info.attempt, 3);
+    let messages: Vec<_> = info
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        vec![
+            (1, "smtp server said 554"),
+            (2, "smtp server said 554"),
+            (3, "smtp server said 554")
+        ]
+    );
+}
+
+/// Garbage bytes and unknown task names go to dead-letter with a reason; the
+/// worker keeps running and completes the good job next to them.
+pub async fn bad_input_goes_to_dead_letter(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-bad");
+    let garbage = NewJob {
+        id: JobId::new(),
+        task: "ct.ok".into(),
+        queue: q.clone(),
+        priority: 1,
+        run_at: Utc::now(),
+        max_attempts: 3,
+        payload: b"\xc1\xff definitely not msgpack".to_vec(),
+    };
+    driver
+        .enqueue(std::slice::from_ref(&garbage))
+        .await
+        .unwrap();
+    let unknown = envelope("ct.no_such_task", &q, 3);
+    let good = envelope("ct.ok", &q, 3);
+    Client::new(driver.clone())
+        .enqueue(&[unknown.clone(), good.clone()])
+        .await
+        .unwrap();
+    let report = drain(driver, &q).await;
+    assert_eq!((report.completed, report.dead), (1, 2), "{report:?}");
+    let reason = dead_reason(driver, garbage.id).await;
+    assert!(reason.contains("undecodable payload"), "{reason}");
+    let reason = dead_reason(driver, unknown.id).await;
+    assert!(
+        reason.contains("unknown task `ct.no_such_task`"),
+        "{reason}"
+    );
+    assert!(driver.job(good.id).await.unwrap().is_none());
+}
+
+/// A panicking handler and a handler that exceeds its timeout fail their
+/// attempts with a readable reason; the worker survives both.
+pub async fn panics_and_timeouts_are_failed_attempts(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-panic");
+    let panicking = envelope("ct.panics", &q, 2);
+    let mut slow = envelope("ct.slow", &q, 1);
+    slow.timeout_ms = Some(100);
+    let good = envelope("ct.ok", &q, 1);
+    Client::new(driver.clone())
+        .enqueue(&[panicking.clone(), slow.clone(), good])
+        .await
+        .unwrap();
+    let report = drain(driver, &q).await;
+    assert_eq!(
+        (report.completed, report.retried, report.dead),
+        (1, 1, 2),
+        "{report:?}"
+    );
+    let reason = dead_reason(driver, panicking.id).await;
+    assert_eq!(reason, "panicked: index out of bounds in handler");
+    let reason = dead_reason(driver, slow.id).await;
+    assert_eq!(reason, "timed out after 100ms");
+}
+
+/// A permanent failure goes to dead-letter at once, whatever attempts remain.
+pub async fn permanent_failure_skips_retries(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-permanent");
+    let e = envelope("ct.declined", &q, 10);
+    Client::new(driver.clone())
+        .enqueue(std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    let report = drain(driver, &q).await;
+    assert_eq!((report.retried, report.dead), (0, 1), "{report:?}");
+    let info = driver.job(e.id).await.unwrap().expect("job");
+    assert_eq!((info.attempt, info.errors.len()), (1, 1));
+    assert_eq!(info.errors[0].message, "card declined");
+}

@@ -1,0 +1,134 @@
+//! Helpers for the process-level tests: a temp SQLite database, the worker
+//! binary, and reading what the tasks recorded.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use asynctasq::{Client, Config, QueueStats};
+
+/// A temp directory with a SQLite jobs database in it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub log: String,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let log = dir.path().join("done.log").display().to_string();
+        Scratch { dir, url, log }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&Config::new(&self.url)).await.expect("connect")
+    }
+
+    /// Starts `chaos-worker --url <db> worker <args…>`.
+    pub fn worker(&self, args: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_chaos-worker"))
+            .arg("--url")
+            .arg(&self.url)
+            .arg("worker")
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chaos-worker")
+    }
+
+    /// How many times each `n` was recorded as done.
+    pub fn done(&self) -> BTreeMap<u64, usize> {
+        count_lines(&self.log)
+    }
+
+    /// How many times each `n` was recorded as started.
+    pub fn started(&self) -> BTreeMap<u64, usize> {
+        count_lines(&format!("{}.started", self.log))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn count_lines(path: &str) -> BTreeMap<u64, usize> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        *counts.entry(line.parse().expect("a number per line")).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for a child to exit, killing it and failing after `limit`.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output_stderr();
+            panic!("worker did not exit within {limit:?}; stderr:\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+trait StderrText {
+    fn wait_with_output_stderr(&mut self) -> String;
+}
+
+impl StderrText for Child {
+    fn wait_with_output_stderr(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.wait();
+        let mut text = String::new();
+        if let Some(mut err) = self.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+/// The stderr a finished worker printed.
+pub fn stderr_of(child: &mut Child) -> String {
+    child.wait_with_output_stderr()
+}
+
+/// Sends SIGTERM to a child.
+pub fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+}
+
+pub async fn stats(client: &Client, queue: &str) -> QueueStats {
+    client
+        .driver()
+        .stats(Some(&[queue.to_string()]))
+        .await
+        .expect("stats")
+        .into_iter()
+        .find(|s| s.queue == queue)
+        .unwrap_or_default()
+}

@@ -1,13 +1,13 @@
 //! The admin commands, black-box: the real `asynctasq` binary against a
 //! SQLite file that the test fills through the client and driver APIs.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod cli_support;
 
-use asynctasq::core::envelope::ENVELOPE_VERSION;
-use asynctasq::core::{ClaimParams, Receipt};
-use asynctasq::{AttemptError, Client, Envelope, JobId, RetryPolicy};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use asynctasq::{Client, JobId};
+use cli_support::{Output, cell, stats_table};
 
 /// A temporary SQLite database and a client on it.
 struct Db {
@@ -35,56 +35,12 @@ impl Db {
         binary(&all, &[]).await
     }
 
-    /// Enqueues a job of `task` on `queue`, due after `delay`.
     async fn enqueue(&self, task: &str, queue: &str, delay: Duration) -> JobId {
-        let now = millis_now();
-        let envelope = Envelope {
-            v: ENVELOPE_VERSION,
-            id: JobId::new(),
-            task: task.into(),
-            queue: queue.into(),
-            args: rmpv::Value::Map(vec![]),
-            max_attempts: 3,
-            retry: RetryPolicy::default(),
-            timeout_ms: None,
-            priority: 0,
-            run_at: now + delay.as_millis() as i64,
-            created_at: now,
-            headers: BTreeMap::new(),
-        };
-        self.client
-            .enqueue(std::slice::from_ref(&envelope))
-            .await
-            .unwrap();
-        envelope.id
+        cli_support::enqueue(&self.client, task, queue, delay).await
     }
 
-    /// Enqueues `n` jobs on `queue` and moves them to dead-letter through
-    /// the driver (claim, then bury with an error). Returns their ids.
     async fn bury(&self, queue: &str, n: usize) -> Vec<JobId> {
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            ids.push(self.enqueue("app::send_email", queue, Duration::ZERO).await);
-        }
-        let queues = [queue.to_string()];
-        let claimed = self
-            .client
-            .driver()
-            .claim(ClaimParams {
-                worker: "test",
-                queues: &queues,
-                max: n,
-                lease: Duration::from_secs(60),
-            })
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), n);
-        for job in &claimed {
-            let receipt: Receipt = job.receipt;
-            let error = AttemptError::now(job.attempt, format!("smtp refused {}", receipt.id));
-            assert!(self.client.driver().bury(&receipt, &error).await.unwrap());
-        }
-        ids
+        cli_support::bury(&self.client, queue, n).await
     }
 }
 
@@ -92,29 +48,7 @@ fn url_in(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("q.db").display())
 }
 
-fn millis_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-#[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    /// Asserts success and returns stdout.
-    #[track_caller]
-    fn ok(self) -> String {
-        assert_eq!(self.code, 0, "failed: {self:#?}");
-        self.stdout
-    }
-}
-
+/// Runs the `asynctasq` binary with a clean environment plus `env`.
 async fn binary(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_asynctasq"));
     command
@@ -131,36 +65,6 @@ async fn binary(args: &[&str], env: &[(&str, &str)]) -> Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// Parses the `stats` table into queue → column → cell.
-fn stats_table(text: &str) -> HashMap<String, HashMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        ["QUEUE", "READY", "SCHEDULED", "RUNNING", "DEAD", "PAUSED"]
-    );
-    lines
-        .map(|line| {
-            let cells: Vec<&str> = line.split_whitespace().collect();
-            let row = header
-                .iter()
-                .zip(&cells)
-                .map(|(h, c)| (h.to_string(), c.to_string()))
-                .collect();
-            (cells[0].to_string(), row)
-        })
-        .collect()
-}
-
-#[track_caller]
-fn cell<'a>(
-    stats: &'a HashMap<String, HashMap<String, String>>,
-    queue: &str,
-    col: &str,
-) -> &'a str {
-    &stats[queue][col]
 }
 
 #[tokio::test]

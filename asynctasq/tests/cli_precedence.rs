@@ -1,58 +1,70 @@
-//! Where the command line finds its backend: `--url` beats the client
-//! configured in code, which beats the environment and the default.
+//! Where the command line finds its backend when the environment names one
+//! too: the client configured in code wins over `ASYNCTASQ_URL`, and `--url`
+//! wins over both.
 //!
-//! A file of its own, because it sets the process-wide global client.
+//! The test re-runs itself in a child process with `ASYNCTASQ_URL` set, since
+//! a test cannot safely change its own environment.
 
-use std::collections::BTreeMap;
+mod cli_support;
 
-use asynctasq::core::envelope::ENVELOPE_VERSION;
-use asynctasq::{Envelope, JobId, RetryPolicy};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
-async fn run(args: &[&str]) -> String {
-    let mut out = Vec::new();
-    asynctasq::cli::run_from(args.iter().copied(), &mut out)
-        .await
-        .unwrap();
-    String::from_utf8(out).unwrap()
-}
+use asynctasq::Client;
+use asynctasq::drivers::MemoryDriver;
+use cli_support::{enqueue, in_process};
+
+const CHILD: &str = "ASYNCTASQ_CLI_PRECEDENCE_CHILD";
 
 #[tokio::test]
-async fn the_flag_beats_the_code_which_beats_the_default() {
-    let code_dir = tempfile::tempdir().unwrap();
-    let code_url = format!("sqlite://{}", code_dir.path().join("code.db").display());
-    let client = asynctasq::init(asynctasq::Config::new(&code_url))
-        .await
-        .unwrap();
-    let envelope = Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: "app::report".into(),
-        queue: "from-code".into(),
-        args: rmpv::Value::Map(vec![]),
-        max_attempts: 1,
-        retry: RetryPolicy::default(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: 0,
-        created_at: 0,
-        headers: BTreeMap::new(),
-    };
-    client.enqueue(&[envelope]).await.unwrap();
+async fn code_beats_the_environment_and_the_flag_beats_both() {
+    if std::env::var_os(CHILD).is_none() {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "code_beats_the_environment_and_the_flag_beats_both",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .env("ASYNCTASQ_URL", "nosuch://from-env")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the child failed:\n{text}");
+        assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+        return;
+    }
 
-    // No flag: the client from `init` (whatever ASYNCTASQ_URL says).
-    let out = run(&["app", "stats"]).await;
+    assert_eq!(
+        std::env::var("ASYNCTASQ_URL").as_deref(),
+        Ok("nosuch://from-env")
+    );
+    // Without `init`, the environment's URL is used.
+    let out = in_process(&["stats"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "cannot connect to nosuch://from-env (check the ASYNCTASQ_URL environment variable, \
+             or pass --url)"
+        ),
+        "{out:#?}"
+    );
+
+    // With a client configured in code, the code wins.
+    let client = Client::new(Arc::new(MemoryDriver::new()));
+    asynctasq::set_global(client.clone()).unwrap();
+    enqueue(&client, "app::report", "from-code", Duration::ZERO).await;
+    let out = in_process(&["stats"]).await.ok();
     assert!(out.contains("from-code"), "{out}");
 
     // The flag wins over the code.
-    let flag_dir = tempfile::tempdir().unwrap();
-    let flag_url = format!("sqlite://{}", flag_dir.path().join("flag.db").display());
-    let out = run(&["app", "--url", &flag_url, "stats"]).await;
-    assert!(out.starts_with("no queues yet"), "{out}");
-
-    // `migrate` names the backend from the code without its URL.
-    let out = run(&["app", "migrate"]).await;
-    assert_eq!(
-        out,
-        "migrated the sqlite backend configured in code (asynctasq::init): the sqlite schema is up to date\n"
+    let out = in_process(&["--url", "nosuch://from-flag", "stats"]).await;
+    assert!(
+        out.stderr
+            .starts_with("cannot connect to nosuch://from-flag (check the URL given with --url)"),
+        "{out:#?}"
     );
 }

@@ -1,14 +1,17 @@
-//! The `worker` command in a binary that has tasks: run in-process through
-//! `cli::run_from` against a SQLite file.
+//! The `worker` command in a binary that has tasks, in-process through
+//! `cli::run_from`, against the memory driver installed as the global client.
 
-use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod cli_support;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use asynctasq::__private::{HandlerFuture, JobContext, TaskFailure, TaskRegistration, inventory};
-use asynctasq::core::envelope::ENVELOPE_VERSION;
-use asynctasq::{Client, Envelope, JobId, RetryPolicy};
+use asynctasq::Client;
+use asynctasq::drivers::MemoryDriver;
+use cli_support::{cell, enqueue, in_process, stats_table};
 
-// Registered by hand, as `#[task]` would, so this test binary has tasks.
+// Registered by hand, as `#[task]` does, so that this test binary has tasks.
 fn succeeds(_: JobContext) -> HandlerFuture {
     Box::pin(async { Ok(()) })
 }
@@ -24,112 +27,81 @@ inventory::submit! {
     TaskRegistration { name: "cli_test::fails", location: file!(), handler: fails }
 }
 
-async fn enqueue(client: &Client, task: &str, queue: &str) -> JobId {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let envelope = Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: task.into(),
-        queue: queue.into(),
-        args: rmpv::Value::Map(vec![]),
-        max_attempts: 3,
-        retry: RetryPolicy::default(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now,
-        created_at: now,
-        headers: BTreeMap::new(),
-    };
-    client
-        .enqueue(std::slice::from_ref(&envelope))
-        .await
-        .unwrap();
-    envelope.id
-}
-
-async fn run(args: &[&str]) -> String {
-    let mut out = Vec::new();
-    asynctasq::cli::run_from(args.iter().copied(), &mut out)
-        .await
-        .unwrap();
-    String::from_utf8(out).unwrap()
+fn client() -> Client {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let client = Client::new(Arc::new(MemoryDriver::new()));
+            asynctasq::set_global(client.clone()).unwrap();
+            client
+        })
+        .clone()
 }
 
 #[tokio::test]
-async fn a_burst_worker_runs_the_queue_dry_and_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let client = asynctasq::connect(&url).await.unwrap();
-    enqueue(&client, "cli_test::succeeds", "work").await;
-    enqueue(&client, "cli_test::succeeds", "work").await;
-    let failed = enqueue(&client, "cli_test::fails", "work").await;
-    enqueue(&client, "cli_test::succeeds", "elsewhere").await;
+async fn a_burst_worker_runs_its_queues_dry_and_reports() {
+    let c = client();
+    enqueue(&c, "cli_test::succeeds", "w-burst", Duration::ZERO).await;
+    enqueue(&c, "cli_test::succeeds", "w-burst", Duration::ZERO).await;
+    let failed = enqueue(&c, "cli_test::fails", "w-burst", Duration::ZERO).await;
+    enqueue(&c, "cli_test::succeeds", "w-elsewhere", Duration::ZERO).await;
 
-    let out = run(&[
-        "my-worker",
-        "--url",
-        &url,
+    let out = in_process(&[
         "worker",
         "--queues",
-        "work",
+        "w-burst",
         "--concurrency",
         "4",
         "--burst",
     ])
-    .await;
+    .await
+    .ok();
+    let lines: Vec<&str> = out.lines().collect();
     assert!(
-        out.contains(&format!("connected to {url} (sqlite driver)")),
+        lines[0].starts_with("worker ")
+            && lines[0]
+                .ends_with(" connected to the memory backend configured in code (asynctasq::init)"),
         "{out}"
     );
-    assert!(out.contains("  queues: work\n"), "{out}");
-    assert!(out.contains("  concurrency: 4\n"), "{out}");
-    assert!(
-        out.contains("  tasks: cli_test::fails, cli_test::succeeds\n"),
-        "{out}"
-    );
-    assert!(!out.contains("Ctrl-C"), "{out}");
-    assert!(
-        out.ends_with("worker stopped: claimed 3, completed 2, retried 0, dead 1\n"),
+    assert_eq!(
+        &lines[1..],
+        [
+            "  queues: w-burst",
+            "  concurrency: 4",
+            "  tasks: cli_test::fails, cli_test::succeeds",
+            "worker stopped: claimed 3, completed 2, retried 0, dead 1",
+        ],
         "{out}"
     );
 
-    let job = run(&["my-worker", "--url", &url, "job", &failed.to_string()]).await;
+    let job = in_process(&["job", &failed.to_string()]).await.ok();
     assert!(job.contains("state:     dead\n"), "{job}");
     assert!(job.contains("    card declined\n"), "{job}");
-    let stats = run(&["my-worker", "--url", &url, "stats"]).await;
-    assert!(
-        stats
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["elsewhere", "1", "0", "0", "0", "no"]),
-        "{stats}"
-    );
+    let stats = stats_table(&in_process(&["stats", "-q", "w-elsewhere"]).await.ok());
+    assert_eq!(cell(&stats, "w-elsewhere", "READY"), "1");
 }
 
 #[tokio::test]
 async fn max_jobs_stops_the_worker() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let client = asynctasq::connect(&url).await.unwrap();
+    let c = client();
     for _ in 0..3 {
-        enqueue(&client, "cli_test::succeeds", "default").await;
+        enqueue(&c, "cli_test::succeeds", "w-max", Duration::ZERO).await;
     }
-    let out = run(&[
-        "my-worker",
-        "--url",
-        &url,
+    let out = in_process(&[
         "worker",
+        "-q",
+        "w-max",
         "--concurrency",
         "1",
         "--max-jobs",
         "2",
     ])
-    .await;
+    .await
+    .ok();
     assert!(
         out.ends_with("worker stopped: claimed 2, completed 2, retried 0, dead 0\n"),
         "{out}"
     );
+    let stats = stats_table(&in_process(&["stats", "-q", "w-max"]).await.ok());
+    assert_eq!(cell(&stats, "w-max", "READY"), "1");
 }

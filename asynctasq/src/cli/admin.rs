@@ -271,10 +271,12 @@ pub(crate) async fn dead(
     };
     writeln!(out, "{} {}", action.done(), jobs(n))?;
     if skipped > 0 {
-        bail!(
-            "{skipped} of the given ids {} not dead jobs; `dead list` shows the dead ones",
-            if skipped == 1 { "is" } else { "are" }
-        );
+        let what = if skipped == 1 {
+            "is not a dead job"
+        } else {
+            "are not dead jobs"
+        };
+        bail!("{skipped} of the given ids {what}; `dead list` shows the dead ones");
     }
     Ok(())
 }

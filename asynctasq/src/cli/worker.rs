@@ -34,12 +34,14 @@ pub(crate) async fn run(
         burst: args.burst,
         ..WorkerConfig::default()
     };
+    let target = match backend {
+        Backend::Code(_) => backend.describe(),
+        _ => format!("{} ({} driver)", backend.describe(), client.driver().name()),
+    };
     writeln!(
         out,
-        "worker {} connected to {} ({} driver)\n  queues: {}\n  concurrency: {}\n  tasks: {}",
+        "worker {} connected to {target}\n  queues: {}\n  concurrency: {}\n  tasks: {}",
         config.id,
-        backend.describe(),
-        client.driver().name(),
         config.queues.join(", "),
         config.concurrency,
         tasks.join(", "),
@@ -60,14 +62,17 @@ pub(crate) async fn run(
 }
 
 /// Installs a `tracing` subscriber that logs to stderr, filtered by `RUST_LOG`
-/// (default `info`), unless the program installed one already.
+/// (default `info`), unless the program installed one already. Colours only
+/// on a terminal, so that log files and journals stay plain.
 fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // An error means a subscriber is already set: the program's own wins.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -262,3 +262,17 @@ async fn run_from_writes_help_to_the_given_output() {
         .unwrap_err();
     assert!(err.to_string().contains("is not a job id"), "{err}");
 }
+
+#[test]
+fn an_empty_url_flag_is_refused_and_an_empty_variable_ignored() {
+    let (code, _, err) = binary(&["--url", "", "stats"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--url is empty"), "{err}");
+
+    let out = Process::new(env!("CARGO_BIN_EXE_asynctasq"))
+        .args(["--help"])
+        .env("ASYNCTASQ_URL", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

@@ -37,11 +37,12 @@ pub(crate) async fn stats(
 ) -> anyhow::Result<()> {
     let client = backend.client().await?;
     let filter = (!args.queue.is_empty()).then_some(args.queue.as_slice());
-    let stats = client
+    let mut stats = client
         .driver()
         .stats(filter)
         .await
         .with_context(|| format!("cannot read queue stats from {}", backend.describe()))?;
+    stats.sort_by(|a, b| a.queue.cmp(&b.queue));
     write_stats(&stats, &args.queue, out)?;
     Ok(())
 }

@@ -55,7 +55,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use admin::DeadAction;
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use asynctasq_core::{Client, Config, JobId};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -91,8 +91,7 @@ pub struct Cli {
         help_heading = "Global Options",
         env = "ASYNCTASQ_URL",
         hide_env_values = true,
-        value_name = "URL",
-        value_parser = clap::builder::NonEmptyStringValueParser::new()
+        value_name = "URL"
     )]
     pub url: Option<String>,
 
@@ -322,7 +321,11 @@ where
 
 async fn execute(parsed: Parsed, out: &mut dyn Write) -> anyhow::Result<()> {
     let Parsed { cli, url_from_flag } = parsed;
-    let backend = Backend::resolve(cli.url.filter(|_| url_from_flag));
+    let flag_url = cli.url.filter(|_| url_from_flag);
+    if flag_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+        bail!("--url is empty: pass a backend URL such as sqlite://jobs.db, or leave it out");
+    }
+    let backend = Backend::resolve(flag_url);
     match cli.command {
         Command::Worker(args) => worker::run(&args, &backend, out).await,
         Command::Migrate => admin::migrate(&backend, out).await,

@@ -76,4 +76,69 @@ pub mod __private {
     pub use asynctasq_core::{PendingDispatch, Result};
     pub use std::boxed::Box;
     pub use std::time::Duration;
+
+    use std::future::Future;
+
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    /// The codec of one argument type. Only [`arg`] builds one, so its bounds
+    /// are the one place where an argument's type is checked, and a type that
+    /// cannot be an argument is reported once, at the argument.
+    pub struct Arg<T> {
+        encode: fn(&str, &T) -> Result<rmpv::Value>,
+        decode: fn(&rmpv::Value, &str) -> Result<T>,
+    }
+
+    impl<T> std::fmt::Debug for Arg<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(std::any::type_name::<Self>())
+        }
+    }
+
+    impl<T> Arg<T> {
+        /// Encodes the argument `name`.
+        pub fn encode(&self, name: &str, value: &T) -> Result<rmpv::Value> {
+            (self.encode)(name, value)
+        }
+
+        /// Decodes the argument `name` from the job's argument map.
+        pub fn decode(&self, args: &rmpv::Value, name: &str) -> Result<T> {
+            (self.decode)(args, name)
+        }
+    }
+
+    /// The codec of a task argument of type `T`, which must travel in the
+    /// payload (`Serialize + DeserializeOwned`) and move to a worker task
+    /// (`Send + 'static`).
+    pub fn arg<T: Serialize + DeserializeOwned + Send + 'static>() -> Arg<T> {
+        Arg {
+            encode: encode_arg::<T>,
+            decode: decode_arg::<T>,
+        }
+    }
+
+    /// Requires a task's future to be `Send`: the worker runs jobs on a
+    /// multi-threaded runtime. Takes a reference so that the future's later
+    /// use is not reported a second time.
+    pub fn check_future_is_send<F: Future + Send>(_future: &F) {}
+
+    /// Runs the body of a synchronous task on tokio's blocking pool. A panic
+    /// in `body` resumes here, so the worker's panic capture records it like
+    /// a panic in an async task.
+    pub async fn run_blocking<R, F>(body: F) -> std::result::Result<R, TaskFailure>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        match tokio::task::spawn_blocking(body).await {
+            Ok(value) => Ok(value),
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(TaskFailure::retryable(
+                    "the blocking task was cancelled: the runtime is shutting down",
+                )),
+            },
+        }
+    }
 }

@@ -1,0 +1,8 @@
+use asynctasq::task;
+
+#[task(retry = "linear")]
+async fn send(to: String) {
+    println!("{to}");
+}
+
+fn main() {}

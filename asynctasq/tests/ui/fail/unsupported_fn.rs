@@ -1,0 +1,15 @@
+use asynctasq::task;
+
+#[task]
+unsafe fn a() {}
+
+#[task]
+const fn b() {}
+
+#[task]
+extern "C" fn c() {}
+
+#[task]
+struct NotAFunction;
+
+fn main() {}

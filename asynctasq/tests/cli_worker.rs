@@ -1,30 +1,21 @@
 //! The `worker` command in a binary that has tasks, in-process through
 //! `cli::run_from`, against the memory driver installed as the global client.
+//! Its tasks are real `#[task]` functions.
 
 mod cli_support;
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use asynctasq::__private::{HandlerFuture, JobContext, TaskFailure, TaskRegistration, inventory};
-use asynctasq::Client;
 use asynctasq::drivers::MemoryDriver;
-use cli_support::{cell, enqueue, in_process, stats_table};
+use asynctasq::prelude::*;
+use cli_support::{cell, in_process, stats_table};
 
-// Registered by hand, as `#[task]` does, so that this test binary has tasks.
-fn succeeds(_: JobContext) -> HandlerFuture {
-    Box::pin(async { Ok(()) })
-}
+#[task(name = "cli_test::succeeds")]
+async fn succeeds() {}
 
-fn fails(_: JobContext) -> HandlerFuture {
-    Box::pin(async { Err(TaskFailure::permanent("card declined")) })
-}
-
-inventory::submit! {
-    TaskRegistration { name: "cli_test::succeeds", location: file!(), handler: succeeds }
-}
-inventory::submit! {
-    TaskRegistration { name: "cli_test::fails", location: file!(), handler: fails }
+#[task(name = "cli_test::fails")]
+async fn fails(card: String) -> Result<(), Permanent> {
+    Err(Permanent::new(format!("card {card} declined")))
 }
 
 fn client() -> Client {
@@ -41,10 +32,23 @@ fn client() -> Client {
 #[tokio::test]
 async fn a_burst_worker_runs_its_queues_dry_and_reports() {
     let c = client();
-    enqueue(&c, "cli_test::succeeds", "w-burst", Duration::ZERO).await;
-    enqueue(&c, "cli_test::succeeds", "w-burst", Duration::ZERO).await;
-    let failed = enqueue(&c, "cli_test::fails", "w-burst", Duration::ZERO).await;
-    enqueue(&c, "cli_test::succeeds", "w-elsewhere", Duration::ZERO).await;
+    for _ in 0..2 {
+        succeeds()
+            .on_queue("w-burst")
+            .dispatch_with(&c)
+            .await
+            .unwrap();
+    }
+    let failed = fails("4242".into())
+        .on_queue("w-burst")
+        .dispatch_with(&c)
+        .await
+        .unwrap();
+    succeeds()
+        .on_queue("w-elsewhere")
+        .dispatch_with(&c)
+        .await
+        .unwrap();
 
     let out = in_process(&[
         "worker",
@@ -76,7 +80,7 @@ async fn a_burst_worker_runs_its_queues_dry_and_reports() {
 
     let job = in_process(&["job", &failed.to_string()]).await.ok();
     assert!(job.contains("state:     dead\n"), "{job}");
-    assert!(job.contains("    card declined\n"), "{job}");
+    assert!(job.contains("    card 4242 declined\n"), "{job}");
     let stats = stats_table(&in_process(&["stats", "-q", "w-elsewhere"]).await.ok());
     assert_eq!(cell(&stats, "w-elsewhere", "READY"), "1");
 }
@@ -85,7 +89,11 @@ async fn a_burst_worker_runs_its_queues_dry_and_reports() {
 async fn max_jobs_stops_the_worker() {
     let c = client();
     for _ in 0..3 {
-        enqueue(&c, "cli_test::succeeds", "w-max", Duration::ZERO).await;
+        succeeds()
+            .on_queue("w-max")
+            .dispatch_with(&c)
+            .await
+            .unwrap();
     }
     let out = in_process(&[
         "worker",

@@ -7,6 +7,7 @@
 //! Core knows nothing of any backend: a driver knows nothing of tasks, only
 //! envelopes as bytes.
 
+pub mod args;
 pub mod config;
 pub mod dispatch;
 pub mod driver;
@@ -34,4 +35,4 @@ pub use task::{JobContext, Permanent, Registry, Task, TaskFailure, TaskOptions, 
 pub use worker::{Worker, WorkerConfig, WorkerReport};
 
 #[doc(hidden)]
-pub use {async_trait, inventory, rmpv};
+pub use {async_trait, futures, inventory, rmpv, sea_orm};

@@ -8,9 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::retry::RetryPolicy;
@@ -68,6 +65,9 @@ pub struct JobContext {
     pub max_attempts: u32,
     /// The encoded arguments.
     pub args: rmpv::Value,
+    /// The database that sea-orm model arguments are fetched from, if the
+    /// worker was given one.
+    pub db: Option<sea_orm::DatabaseConnection>,
 }
 
 /// Why an attempt did not complete.
@@ -252,44 +252,6 @@ impl Registry {
     }
 }
 
-/// Encodes one argument value (named msgpack, as the envelope uses).
-pub fn encode_arg<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<rmpv::Value> {
-    let bytes = rmp_serde::to_vec_named(value).map_err(|source| Error::Encode {
-        what: format!("argument `{name}`"),
-        source,
-    })?;
-    rmpv::decode::read_value(&mut bytes.as_slice())
-        .map_err(|e| Error::decode(format!("argument `{name}`"), e))
-}
-
-/// Decodes argument `name` from an argument map. A missing argument decodes
-/// as msgpack `nil`, so an `Option` parameter added later reads as `None`.
-pub fn decode_arg<T: DeserializeOwned>(args: &rmpv::Value, name: &str) -> Result<T> {
-    let value = args
-        .as_map()
-        .ok_or_else(|| Error::decode("job arguments", "expected a map of named arguments"))?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(name))
-        .map(|(_, v)| v);
-    let mut bytes = Vec::new();
-    rmpv::encode::write_value(&mut bytes, value.unwrap_or(&rmpv::Value::Nil))
-        .map_err(|e| Error::decode(format!("argument `{name}`"), e))?;
-    rmp_serde::from_slice(&bytes).map_err(|e| match value {
-        None => Error::decode(format!("argument `{name}`"), "missing from the payload"),
-        Some(_) => Error::decode(format!("argument `{name}`"), e),
-    })
-}
-
-/// Builds the argument map from `(name, value)` pairs.
-pub fn args_map(pairs: Vec<(&'static str, rmpv::Value)>) -> rmpv::Value {
-    rmpv::Value::Map(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (rmpv::Value::from(k), v))
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,33 +279,5 @@ mod tests {
             plain.into_task_result(),
             Err(TaskFailure::retryable("flaky"))
         );
-    }
-
-    #[test]
-    fn args_round_trip_and_report_bad_input() {
-        #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
-        struct User {
-            name: String,
-            age: u8,
-        }
-        let user = User {
-            name: "Ada".into(),
-            age: 36,
-        };
-        let map = args_map(vec![
-            ("user", encode_arg("user", &user).unwrap()),
-            ("n", encode_arg("n", &7u64).unwrap()),
-        ]);
-        assert_eq!(decode_arg::<User>(&map, "user").unwrap(), user);
-        assert_eq!(decode_arg::<u64>(&map, "n").unwrap(), 7);
-        assert_eq!(decode_arg::<Option<String>>(&map, "later").unwrap(), None);
-        let missing = decode_arg::<String>(&map, "later").unwrap_err().to_string();
-        assert!(
-            missing.contains("`later`") && missing.contains("missing"),
-            "{missing}"
-        );
-        let wrong = decode_arg::<User>(&map, "n").unwrap_err().to_string();
-        assert!(wrong.contains("`n`"), "{wrong}");
-        assert!(decode_arg::<u8>(&rmpv::Value::from(3), "n").is_err());
     }
 }

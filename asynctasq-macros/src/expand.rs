@@ -184,7 +184,11 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
     };
 
     // Each argument's codec, built where its type is checked.
-    let codecs: Vec<_> = args.iter().map(codec).collect();
+    let codecs: Vec<Codec> = args.iter().map(codec).collect();
+    let encodes = args.iter().zip(&codecs).map(|(a, c)| {
+        let (key, field, marker, span) = (&a.key, &a.ident, &c.marker, c.span);
+        quote_spanned!(span=> #marker.encode(#key, &self.#field))
+    });
     let task_options = task_options(options);
     let task_impl = quote! {
         impl #p::Task for #ident {
@@ -196,7 +200,7 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
 
             fn encode_args(&self) -> #p::Result<#p::rmpv::Value> {
                 ::core::result::Result::Ok(#p::args_map(::std::vec![
-                    #( (#keys, #codecs.encode(#keys, &self.#fields)?), )*
+                    #( (#keys, #encodes?), )*
                 ]))
             }
         }
@@ -210,7 +214,13 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
         }
     };
 
-    let handler = handler(function, args, &codecs, &output_ty);
+    let handler = handler(
+        function,
+        args,
+        &codecs,
+        &output_ty,
+        options.skip_missing.unwrap_or(false),
+    );
     let location =
         quote_spanned!(ident.span()=> ::core::concat!(::core::file!(), ":", ::core::line!()));
 
@@ -221,6 +231,11 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
 
         #(#cfg)*
         const _: () = {
+            #[allow(unused_imports)]
+            use ::asynctasq::__private::{
+                ModelArg as _, OptionModelArg as _, SerdeArg as _, VecModelArg as _,
+            };
+
             impl #ident {
                 #run
 
@@ -244,14 +259,26 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
     }
 }
 
-/// `::asynctasq::__private::arg::<T>()`, spanned at the argument's type so
-/// that a type that cannot be an argument is reported there.
-fn codec(arg: &TaskArg) -> TokenStream {
+/// `(&::asynctasq::__private::Arg::<T>::new())`, spanned at the argument's
+/// type: method calls on it resolve, by autoref specialization, to the model
+/// reference codecs for sea-orm models (and `Option`/`Vec` of them) or to the
+/// serde codec for anything else. A type that is neither is reported there.
+fn codec(arg: &TaskArg) -> Codec {
     let ty = &arg.ty;
     let (first, last) = first_last(ty.to_token_stream(), ty.span());
-    let open = quote_spanned!(first=> ::asynctasq::__private::arg::<);
-    let close = quote_spanned!(last=> >());
-    quote!(#open #ty #close)
+    let open = quote_spanned!(first=> &::asynctasq::__private::Arg::<);
+    let close = quote_spanned!(last=> >::new());
+    Codec {
+        marker: quote!((#open #ty #close)),
+        span: first,
+    }
+}
+
+/// The codec marker of one argument, and the span its method calls carry so
+/// that an unsupported type is reported at the argument.
+struct Codec {
+    marker: TokenStream,
+    span: Span,
 }
 
 /// The first and last spans of some tokens: a generated expression that
@@ -293,8 +320,9 @@ fn task_options(options: &TaskOptions) -> TokenStream {
 fn handler(
     function: &ItemFn,
     args: &[TaskArg],
-    codecs: &[TokenStream],
+    codecs: &[Codec],
     output_ty: &TokenStream,
+    skip_missing: bool,
 ) -> TokenStream {
     let p = quote!(::asynctasq::__private);
     let sig = &function.sig;
@@ -309,18 +337,36 @@ fn handler(
     let locals: Vec<_> = (0..args.len())
         .map(|i| quote::format_ident!("__asynctasq_arg{i}"))
         .collect();
-    let keys = args.iter().map(|a| &a.key);
-    let decode = quote! {
-        #(
-            let #locals = match #codecs.decode(&#ctx.args, #keys) {
-                ::core::result::Result::Ok(value) => value,
+    let decodes = args.iter().zip(codecs).map(|(a, c)| {
+        let (key, marker, span) = (&a.key, &c.marker, c.span);
+        quote_spanned!(span=> #marker.decode(&#ctx, #key))
+    });
+    // Every argument is decoded concurrently: model arguments are fetched
+    // from the database in parallel.
+    let on_missing = if skip_missing {
+        quote! {
+            if let #p::ArgError::ModelNotFound { .. } = &error {
+                #p::skipped_missing_model(&#ctx, &error);
+                return ::core::result::Result::Ok(());
+            }
+        }
+    } else {
+        quote!()
+    };
+    let decode = if args.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            let (#(#locals,)*) = match #p::futures::try_join!(
+                #( #decodes ),*
+            ) {
+                ::core::result::Result::Ok(values) => values,
                 ::core::result::Result::Err(error) => {
-                    return ::core::result::Result::Err(#p::TaskFailure::permanent(
-                        ::std::string::ToString::to_string(&error),
-                    ));
+                    #on_missing
+                    return ::core::result::Result::Err(error.into_failure());
                 }
             };
-        )*
+        }
     };
 
     // `<Ret as IntoTaskResult>::into_task_result`, spanned at the return type.

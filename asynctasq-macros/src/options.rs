@@ -8,7 +8,7 @@ use syn::parse::Parser;
 use syn::{Expr, ExprLit, ExprUnary, Lit, LitInt, LitStr, UnOp};
 
 const OPTIONS: &str =
-    "`queue`, `name`, `max_attempts`, `retry`, `retry_delay`, `timeout`, `priority`";
+    "`queue`, `name`, `max_attempts`, `retry`, `retry_delay`, `timeout`, `priority`, `missing`";
 
 /// The backoff shape named by `retry = "..."`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub(crate) struct TaskOptions {
     /// In whole milliseconds.
     pub(crate) timeout: Option<u64>,
     pub(crate) priority: Option<i16>,
+    /// `missing = "skip"`: a model argument whose row is gone completes the
+    /// job silently instead of failing it.
+    pub(crate) skip_missing: Option<bool>,
 }
 
 impl TaskOptions {
@@ -52,6 +55,7 @@ impl TaskOptions {
             "retry_delay" => self.retry_delay.is_some(),
             "timeout" => self.timeout.is_some(),
             "priority" => self.priority.is_some(),
+            "missing" => self.skip_missing.is_some(),
             _ => {
                 return Err(meta.error(format!(
                     "unknown #[task] option `{key}`; expected one of {OPTIONS}"
@@ -103,6 +107,21 @@ impl TaskOptions {
             }
             "priority" => {
                 self.priority = Some(integer::<i16>(&value, &key, "5", "an `i16`")?);
+            }
+            "missing" => {
+                let lit = string(&value, &key, "\"skip\"")?;
+                self.skip_missing = Some(match lit.value().as_str() {
+                    "skip" => true,
+                    "fail" => false,
+                    other => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "unknown `missing` policy `{other}`; expected \"fail\" or \"skip\""
+                            ),
+                        ));
+                    }
+                });
             }
             _ => unreachable!("unknown options are rejected above"),
         }

@@ -66,56 +66,24 @@ pub mod prelude {
 /// Items the `#[task]` macro's generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use asynctasq_core::inventory;
+    pub use asynctasq_core::args::{
+        Arg, ArgError, ModelArg, OptionModelArg, SerdeArg, VecModelArg, args_map,
+    };
     pub use asynctasq_core::retry::{Backoff, RetryPolicy};
-    pub use asynctasq_core::rmpv;
     pub use asynctasq_core::task::{
-        HandlerFuture, IntoTaskResult, JobContext, Task, TaskFailure, TaskOptions,
-        TaskRegistration, args_map, decode_arg, encode_arg,
+        HandlerFuture, IntoTaskResult, JobContext, Task, TaskFailure, TaskOptions, TaskRegistration,
     };
     pub use asynctasq_core::{PendingDispatch, Result};
+    pub use asynctasq_core::{futures, inventory, rmpv};
     pub use std::boxed::Box;
     pub use std::time::Duration;
 
     use std::future::Future;
 
-    use serde::Serialize;
-    use serde::de::DeserializeOwned;
-
-    /// The codec of one argument type. Only [`arg`] builds one, so its bounds
-    /// are the one place where an argument's type is checked, and a type that
-    /// cannot be an argument is reported once, at the argument.
-    pub struct Arg<T> {
-        encode: fn(&str, &T) -> Result<rmpv::Value>,
-        decode: fn(&rmpv::Value, &str) -> Result<T>,
-    }
-
-    impl<T> std::fmt::Debug for Arg<T> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(std::any::type_name::<Self>())
-        }
-    }
-
-    impl<T> Arg<T> {
-        /// Encodes the argument `name`.
-        pub fn encode(&self, name: &str, value: &T) -> Result<rmpv::Value> {
-            (self.encode)(name, value)
-        }
-
-        /// Decodes the argument `name` from the job's argument map.
-        pub fn decode(&self, args: &rmpv::Value, name: &str) -> Result<T> {
-            (self.decode)(args, name)
-        }
-    }
-
-    /// The codec of a task argument of type `T`, which must travel in the
-    /// payload (`Serialize + DeserializeOwned`) and move to a worker task
-    /// (`Send + 'static`).
-    pub fn arg<T: Serialize + DeserializeOwned + Send + 'static>() -> Arg<T> {
-        Arg {
-            encode: encode_arg::<T>,
-            decode: decode_arg::<T>,
-        }
+    /// Logs a job completed without running because a model argument's row
+    /// is gone and the task said `missing = "skip"`.
+    pub fn skipped_missing_model(ctx: &JobContext, error: &ArgError) {
+        tracing::info!(job.id = %ctx.id, task = %ctx.task, reason = %error, "skipped: missing = \"skip\"");
     }
 
     /// Requires a task's future to be `Send`: the worker runs jobs on a

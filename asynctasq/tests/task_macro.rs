@@ -132,6 +132,7 @@ fn context(task: &str, args: rmpv::Value) -> JobContext {
         attempt: 1,
         max_attempts: 3,
         args,
+        db: None,
     }
 }
 
@@ -359,7 +360,8 @@ async fn malformed_arguments_fail_permanently() {
     let older = rmpv::Value::Map(vec![
         (
             "customer".into(),
-            asynctasq::core::task::encode_arg(
+            asynctasq::core::args::SerdeArg::encode(
+                &asynctasq::core::args::Arg::<Customer>::new(),
                 "customer",
                 &Customer {
                     email: "old@x.io".into(),

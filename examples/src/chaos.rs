@@ -8,7 +8,12 @@ use std::time::Duration;
 use asynctasq::task;
 
 /// Appends `n` to `{log}.started`, sleeps `sleep_ms`, then appends `n` to `log`.
-#[task(queue = "chaos", max_attempts = 5, retry = "fixed", retry_delay = "100ms")]
+#[task(
+    queue = "chaos",
+    max_attempts = 5,
+    retry = "fixed",
+    retry_delay = "100ms"
+)]
 pub async fn record(n: u64, log: String, sleep_ms: u64) -> Result<(), std::io::Error> {
     append(&format!("{log}.started"), n)?;
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
@@ -16,7 +21,12 @@ pub async fn record(n: u64, log: String, sleep_ms: u64) -> Result<(), std::io::E
 }
 
 /// Always panics.
-#[task(queue = "chaos", max_attempts = 2, retry = "fixed", retry_delay = "50ms")]
+#[task(
+    queue = "chaos",
+    max_attempts = 2,
+    retry = "fixed",
+    retry_delay = "50ms"
+)]
 pub async fn explode(reason: String) {
     panic!("{reason}");
 }

@@ -22,13 +22,31 @@ async fn bad_input_ends_in_dead_letter_with_reasons() {
     let client = scratch.client().await;
     let queue = "bad";
 
-    let corrupt = record(1, scratch.log.clone(), 0).on_queue(queue).dispatch_with(&client).await.unwrap();
-    let mut unknown = record(2, scratch.log.clone(), 0).on_queue(queue).envelope().unwrap();
+    let corrupt = record(1, scratch.log.clone(), 0)
+        .on_queue(queue)
+        .dispatch_with(&client)
+        .await
+        .unwrap();
+    let mut unknown = record(2, scratch.log.clone(), 0)
+        .on_queue(queue)
+        .envelope()
+        .unwrap();
     unknown.task = "no_such_task".into();
-    client.enqueue(std::slice::from_ref(&unknown)).await.unwrap();
-    let panics = explode("boom: the handler panicked".into()).on_queue(queue).dispatch_with(&client).await.unwrap();
+    client
+        .enqueue(std::slice::from_ref(&unknown))
+        .await
+        .unwrap();
+    let panics = explode("boom: the handler panicked".into())
+        .on_queue(queue)
+        .dispatch_with(&client)
+        .await
+        .unwrap();
     let slow = hang().on_queue(queue).dispatch_with(&client).await.unwrap();
-    let good = record(3, scratch.log.clone(), 0).on_queue(queue).dispatch_with(&client).await.unwrap();
+    let good = record(3, scratch.log.clone(), 0)
+        .on_queue(queue)
+        .dispatch_with(&client)
+        .await
+        .unwrap();
 
     // Garbage straight into the table, behind the driver's back.
     let pool = sqlx::SqlitePool::connect(&scratch.url).await.unwrap();
@@ -43,16 +61,42 @@ async fn bad_input_ends_in_dead_letter_with_reasons() {
 
     let mut worker = scratch.worker(&["--queues", queue, "--burst"]);
     let status = wait_exit(&mut worker, Duration::from_secs(60));
-    assert!(status.success(), "worker died: {}", support::stderr_of(&mut worker));
+    assert!(
+        status.success(),
+        "worker died: {}",
+        support::stderr_of(&mut worker)
+    );
 
-    assert!(reason(&client, corrupt).await.starts_with("undecodable payload"));
-    assert!(reason(&client, unknown.id).await.contains("unknown task `no_such_task`"));
-    assert_eq!(reason(&client, panics).await, "panicked: boom: the handler panicked");
+    assert!(
+        reason(&client, corrupt)
+            .await
+            .starts_with("undecodable payload")
+    );
+    assert!(
+        reason(&client, unknown.id)
+            .await
+            .contains("unknown task `no_such_task`")
+    );
+    assert_eq!(
+        reason(&client, panics).await,
+        "panicked: boom: the handler panicked"
+    );
     let panicked = client.driver().job(panics).await.unwrap().unwrap();
-    assert_eq!(panicked.errors.len(), 2, "the panicking job is retried per its policy");
+    assert_eq!(
+        panicked.errors.len(),
+        2,
+        "the panicking job is retried per its policy"
+    );
     assert_eq!(reason(&client, slow).await, "timed out after 200ms");
-    assert!(client.driver().job(good).await.unwrap().is_none(), "the good job did not complete");
+    assert!(
+        client.driver().job(good).await.unwrap().is_none(),
+        "the good job did not complete"
+    );
     assert_eq!(scratch.done().get(&3), Some(&1));
     let s = stats(&client, queue).await;
-    assert_eq!((s.ready, s.scheduled, s.running, s.dead), (0, 0, 0, 4), "{s:?}");
+    assert_eq!(
+        (s.ready, s.scheduled, s.running, s.dead),
+        (0, 0, 0, 4),
+        "{s:?}"
+    );
 }

@@ -26,13 +26,26 @@ async fn sigkill_in_the_middle_of_1000_sqlite_jobs_loses_nothing() {
     let done_at_kill = scratch.done().len();
     let in_flight = stats(&client, queue).await.running;
     eprintln!("killed the first worker after {done_at_kill} jobs, {in_flight} left running");
-    assert!(done_at_kill < 1000, "the first worker finished everything before the kill");
+    assert!(
+        done_at_kill < 1000,
+        "the first worker finished everything before the kill"
+    );
 
     let mut second = scratch.worker(&[
-        "--queues", queue, "--concurrency", "20", "--lease", "2s", "--burst",
+        "--queues",
+        queue,
+        "--concurrency",
+        "20",
+        "--lease",
+        "2s",
+        "--burst",
     ]);
     let status = wait_exit(&mut second, Duration::from_secs(120));
-    assert!(status.success(), "second worker failed: {}", support::stderr_of(&mut second));
+    assert!(
+        status.success(),
+        "second worker failed: {}",
+        support::stderr_of(&mut second)
+    );
 
     let done = scratch.done();
     let missing: Vec<u64> = (0..1000).filter(|n| !done.contains_key(n)).collect();
@@ -40,5 +53,9 @@ async fn sigkill_in_the_middle_of_1000_sqlite_jobs_loses_nothing() {
     let repeated = done.values().filter(|&&c| c > 1).count();
     eprintln!("all 1000 completed; {repeated} ran twice (at-least-once)");
     let s = stats(&client, queue).await;
-    assert_eq!((s.ready, s.scheduled, s.running, s.dead), (0, 0, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.ready, s.scheduled, s.running, s.dead),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
 }

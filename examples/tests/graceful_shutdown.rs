@@ -23,9 +23,17 @@ async fn sigterm_lets_in_flight_jobs_finish() {
     });
     sigterm(&worker);
     let status = wait_exit(&mut worker, Duration::from_secs(15));
-    assert!(status.success(), "worker exited with {status}: {}", support::stderr_of(&mut worker));
+    assert!(
+        status.success(),
+        "worker exited with {status}: {}",
+        support::stderr_of(&mut worker)
+    );
 
-    assert_eq!(scratch.started().len(), 3, "a job was claimed after SIGTERM");
+    assert_eq!(
+        scratch.started().len(),
+        3,
+        "a job was claimed after SIGTERM"
+    );
     assert_eq!(scratch.done().len(), 3, "in-flight jobs did not finish");
     let s = stats(&client, queue).await;
     assert_eq!((s.ready, s.running, s.dead), (3, 0, 0), "{s:?}");

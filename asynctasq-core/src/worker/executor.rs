@@ -27,7 +27,11 @@ pub(crate) enum Verdict {
 }
 
 /// Runs `job` to a verdict.
-pub(crate) async fn execute(job: &ClaimedJob, registry: &Registry) -> Verdict {
+pub(crate) async fn execute(
+    job: &ClaimedJob,
+    registry: &Registry,
+    db: Option<&sea_orm::DatabaseConnection>,
+) -> Verdict {
     let envelope = match Envelope::decode(&job.payload) {
         Ok(e) => e,
         Err(e) => return bury(job, format!("undecodable payload: {e}")),
@@ -48,6 +52,7 @@ pub(crate) async fn execute(job: &ClaimedJob, registry: &Registry) -> Verdict {
         attempt: job.attempt,
         max_attempts: job.max_attempts,
         args: envelope.args.clone(),
+        db: db.cloned(),
     };
     let run = AssertUnwindSafe((registration.handler)(context)).catch_unwind();
     let outcome = match envelope.timeout_ms {

@@ -28,6 +28,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -92,6 +93,7 @@ pub struct Worker {
     client: Client,
     config: WorkerConfig,
     registry: Option<Registry>,
+    database: Option<DatabaseConnection>,
 }
 
 impl Worker {
@@ -101,6 +103,7 @@ impl Worker {
             client,
             config: WorkerConfig::default(),
             registry: None,
+            database: None,
         }
     }
 
@@ -150,6 +153,13 @@ impl Worker {
         self
     }
 
+    /// The database that sea-orm model arguments are re-fetched from. It may
+    /// be the jobs database or another one.
+    pub fn database(mut self, db: DatabaseConnection) -> Self {
+        self.database = Some(db);
+        self
+    }
+
     /// Uses `registry` instead of every `#[task]` linked into the binary.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
@@ -177,7 +187,7 @@ impl Worker {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        let runtime = Runtime::new(self.client, config, registry);
+        let runtime = Runtime::new(self.client, config, registry, self.database);
         let result = runtime.run(stop_rx).await;
         signal_task.abort();
         result
@@ -204,6 +214,7 @@ pub(crate) type Executing = Arc<Mutex<HashMap<JobId, Receipt>>>;
 
 struct Runtime {
     client: Client,
+    database: Option<DatabaseConnection>,
     config: Arc<WorkerConfig>,
     registry: Arc<Registry>,
     counters: Arc<WorkerCounters>,
@@ -211,9 +222,15 @@ struct Runtime {
 }
 
 impl Runtime {
-    fn new(client: Client, config: WorkerConfig, registry: Registry) -> Self {
+    fn new(
+        client: Client,
+        config: WorkerConfig,
+        registry: Registry,
+        database: Option<DatabaseConnection>,
+    ) -> Self {
         Runtime {
             client,
+            database,
             config: Arc::new(config),
             registry: Arc::new(registry),
             counters: Arc::default(),
@@ -300,10 +317,11 @@ impl Runtime {
                     .insert(job.receipt.id, job.receipt);
                 let registry = self.registry.clone();
                 let executing = self.executing.clone();
+                let database = self.database.clone();
                 let done = done_tx.clone();
                 jobs.spawn(async move {
                     tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
-                    let verdict = executor::execute(&job, &registry).await;
+                    let verdict = executor::execute(&job, &registry, database.as_ref()).await;
                     executing
                         .lock()
                         .expect("executing map poisoned")

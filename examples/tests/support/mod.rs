@@ -26,7 +26,9 @@ impl Scratch {
     }
 
     pub async fn client(&self) -> Client {
-        Client::connect(&Config::new(&self.url)).await.expect("connect")
+        Client::connect(&Config::new(&self.url))
+            .await
+            .expect("connect")
     }
 
     /// Starts `chaos-worker --url <db> worker <args…>`.
@@ -62,7 +64,9 @@ fn count_lines(path: &str) -> BTreeMap<u64, usize> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut counts = BTreeMap::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
-        *counts.entry(line.parse().expect("a number per line")).or_insert(0) += 1;
+        *counts
+            .entry(line.parse().expect("a number per line"))
+            .or_insert(0) += 1;
     }
     counts
 }
@@ -71,7 +75,10 @@ fn count_lines(path: &str) -> BTreeMap<u64, usize> {
 pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -1,0 +1,304 @@
+//! sea-orm models as arguments: they travel as references and are re-fetched.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use sea_orm::sea_query::{FromValueTuple, IntoValueTuple};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, ModelTrait,
+    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{Arg, ArgError, ArgFuture, decode_value, encode_value};
+use crate::error::Result;
+use crate::task::JobContext;
+
+/// The value `orm` carries in every model reference.
+const ORM: &str = "sea-orm";
+
+/// Rows fetched per `IN` query for `Vec<Model>` arguments.
+const CHUNK: usize = 500;
+
+type PkOf<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
+
+/// The name a model's entity has on the wire: `schema.table`, or `table`
+/// when the entity has no schema.
+///
+/// ```
+/// # mod user {
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "users", schema_name = "app")]
+/// #     pub struct Model { #[sea_orm(primary_key)] pub id: i32 }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// assert_eq!(asynctasq_core::args::entity_class::<user::Entity>(), "app.users");
+/// ```
+pub fn entity_class<E: EntityTrait>() -> String {
+    let entity = E::default();
+    match entity.schema_name() {
+        Some(schema) => format!("{schema}.{}", entity.table_name()),
+        None => entity.table_name().to_string(),
+    }
+}
+
+/// A model reference as it travels.
+#[derive(Serialize, Deserialize)]
+struct Reference<K> {
+    orm: String,
+    class: String,
+    pk: K,
+}
+
+/// References to many models of one entity, as they travel.
+#[derive(Serialize, Deserialize)]
+struct References<K> {
+    orm: String,
+    class: String,
+    pks: Vec<K>,
+}
+
+/// Wraps a model (or any value) so that it travels whole, as a snapshot of
+/// dispatch time, instead of as a reference re-fetched at execution time.
+///
+/// ```
+/// use asynctasq_core::args::Snapshot;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// struct Invoice { id: i32, total_cents: i64 }
+///
+/// let snapshot = Snapshot(Invoice { id: 1, total_cents: 1999 });
+/// assert_eq!(snapshot.into_inner().total_cents, 1999);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Snapshot<T>(pub T);
+
+impl<T> Snapshot<T> {
+    /// The wrapped value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Snapshot<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A sea-orm model whose entity can be fetched by primary key.
+///
+/// Blanket-implemented; it only names the bounds once.
+pub trait FetchableModel:
+    ModelTrait<Entity = Self::E> + FromQueryResult + Send + Sync + 'static
+{
+    /// The model's entity.
+    type E: EntityTrait<Model = Self>;
+}
+
+impl<M> FetchableModel for M
+where
+    M: ModelTrait + FromQueryResult + Send + Sync + 'static,
+    M::Entity: EntityTrait<Model = M>,
+{
+    type E = M::Entity;
+}
+
+fn pk_of<M: FetchableModel>(model: &M) -> PkOf<M::E> {
+    // Safe: the value tuple comes from the model itself, so arity and types match.
+    <PkOf<M::E> as FromValueTuple>::from_value_tuple(model.get_primary_key_value())
+}
+
+fn database<'a>(
+    ctx: &'a JobContext,
+    name: &'static str,
+) -> Result<&'a DatabaseConnection, ArgError> {
+    ctx.db.as_ref().ok_or(ArgError::NoDatabase { name })
+}
+
+fn check_class<E: EntityTrait>(name: &'static str, orm: &str, found: &str) -> Result<(), ArgError> {
+    let expected = entity_class::<E>();
+    if orm != ORM || found != expected {
+        return Err(ArgError::ClassMismatch {
+            name,
+            expected: format!("{ORM}:{expected}"),
+            found: format!("{orm}:{found}"),
+        });
+    }
+    Ok(())
+}
+
+async fn fetch_one<M>(
+    db: &DatabaseConnection,
+    name: &'static str,
+    pk: PkOf<M::E>,
+) -> Result<M, ArgError>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Clone + Debug,
+{
+    let found = <M::E as EntityTrait>::find_by_id(pk.clone())
+        .one(db)
+        .await
+        .map_err(|e| ArgError::Database {
+            name,
+            message: e.to_string(),
+        })?;
+    found.ok_or_else(|| ArgError::ModelNotFound {
+        class: entity_class::<M::E>(),
+        pk: format!("{pk:?}"),
+    })
+}
+
+/// Encodes and decodes a sea-orm model as a reference `{orm, class, pk}`.
+pub trait ModelArg<T> {
+    /// The reference that travels.
+    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
+    /// The row, fetched fresh by primary key.
+    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+}
+
+impl<M> ModelArg<M> for &Arg<M>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Serialize + DeserializeOwned + Clone + Debug + Sync,
+{
+    fn encode(&self, name: &'static str, model: &M) -> Result<rmpv::Value> {
+        let reference = Reference {
+            orm: ORM.to_string(),
+            class: entity_class::<M::E>(),
+            pk: pk_of(model),
+        };
+        encode_value(name, &reference)
+    }
+
+    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, M> {
+        Box::pin(async move {
+            let r: Reference<PkOf<M::E>> = decode_value(&ctx.args, name)?;
+            check_class::<M::E>(name, &r.orm, &r.class)?;
+            fetch_one::<M>(database(ctx, name)?, name, r.pk).await
+        })
+    }
+}
+
+/// Encodes and decodes an `Option` of a sea-orm model (`None` travels as nil).
+pub trait OptionModelArg<T> {
+    /// The reference (or nil) that travels.
+    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
+    /// The row, fetched fresh, or `None`.
+    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+}
+
+impl<M> OptionModelArg<Option<M>> for &Arg<Option<M>>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Serialize + DeserializeOwned + Clone + Debug + Sync,
+{
+    fn encode(&self, name: &'static str, value: &Option<M>) -> Result<rmpv::Value> {
+        match value {
+            None => Ok(rmpv::Value::Nil),
+            Some(model) => ModelArg::encode(&&Arg::<M>::new(), name, model),
+        }
+    }
+
+    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, Option<M>> {
+        Box::pin(async move {
+            let r: Option<Reference<PkOf<M::E>>> = decode_value(&ctx.args, name)?;
+            let Some(r) = r else { return Ok(None) };
+            check_class::<M::E>(name, &r.orm, &r.class)?;
+            fetch_one::<M>(database(ctx, name)?, name, r.pk)
+                .await
+                .map(Some)
+        })
+    }
+}
+
+/// Encodes and decodes a `Vec` of sea-orm models: the keys travel, and the
+/// rows come back with one `IN` query (per 500 keys), in the original order.
+pub trait VecModelArg<T> {
+    /// The references that travel.
+    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
+    /// The rows, fetched fresh, in order.
+    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+}
+
+impl<M> VecModelArg<Vec<M>> for &Arg<Vec<M>>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Serialize + DeserializeOwned + Clone + Debug + Sync,
+{
+    fn encode(&self, name: &'static str, models: &Vec<M>) -> Result<rmpv::Value> {
+        let references = References {
+            orm: ORM.to_string(),
+            class: entity_class::<M::E>(),
+            pks: models.iter().map(pk_of).collect(),
+        };
+        encode_value(name, &references)
+    }
+
+    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, Vec<M>> {
+        Box::pin(async move {
+            let r: References<PkOf<M::E>> = decode_value(&ctx.args, name)?;
+            check_class::<M::E>(name, &r.orm, &r.class)?;
+            if r.pks.is_empty() {
+                return Ok(Vec::new());
+            }
+            let db = database(ctx, name)?;
+            let mut found: HashMap<String, M> = HashMap::with_capacity(r.pks.len());
+            for chunk in r.pks.chunks(CHUNK) {
+                let rows = <M::E as EntityTrait>::find()
+                    .filter(any_of_keys::<M::E>(chunk))
+                    .all(db)
+                    .await
+                    .map_err(|e| ArgError::Database {
+                        name,
+                        message: e.to_string(),
+                    })?;
+                found.extend(
+                    rows.into_iter()
+                        .map(|m| (format!("{:?}", m.get_primary_key_value()), m)),
+                );
+            }
+            r.pks
+                .into_iter()
+                .map(|pk| {
+                    let key = format!("{:?}", pk.clone().into_value_tuple());
+                    found
+                        .get(&key)
+                        .cloned()
+                        .ok_or_else(|| ArgError::ModelNotFound {
+                            class: entity_class::<M::E>(),
+                            pk: format!("{pk:?}"),
+                        })
+                })
+                .collect()
+        })
+    }
+}
+
+/// `(k1 = a AND k2 = b) OR (…)` for every key; a single-column key becomes `k IN (…)`.
+fn any_of_keys<E: EntityTrait>(keys: &[PkOf<E>]) -> Condition
+where
+    PkOf<E>: Clone,
+{
+    let columns: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
+    if let [column] = columns.as_slice() {
+        let values = keys
+            .iter()
+            .flat_map(|k| k.clone().into_value_tuple().into_iter());
+        return Condition::all().add(column.is_in(values));
+    }
+    keys.iter().fold(Condition::any(), |any, key| {
+        let all = columns
+            .iter()
+            .zip(key.clone().into_value_tuple())
+            .fold(Condition::all(), |all, (c, v)| all.add(c.eq(v)));
+        any.add(all)
+    })
+}

@@ -1,0 +1,326 @@
+//! The driver's SQL: static statements, and the few that depend on a count
+//! (rows per insert, queues per claim), built once per count and cached so
+//! that SQLite's prepared-statement cache keeps hitting.
+//!
+//! Lists of receipts, ids and queue names travel as one JSON text bound to
+//! `json_each(?)`, which keeps those statements static.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// The `errors` column as a JSON array, whatever a foreign writer left in it:
+/// a valid array is kept, NULL or empty text becomes `[]`, anything else is
+/// kept as one string element, so an append never fails on a bad row.
+macro_rules! errors_array {
+    () => {
+        "CASE typeof(errors) \
+           WHEN 'text' THEN CASE \
+             WHEN errors = '' THEN '[]' \
+             WHEN json_valid(errors) AND json_type(errors) = 'array' THEN errors \
+             ELSE json_array(errors) END \
+           WHEN 'null' THEN '[]' \
+           ELSE json_array(quote(errors)) END"
+    };
+}
+
+/// Columns that a claim returns, in [`super::rows::claimed`] order.
+macro_rules! claimed_columns {
+    () => {
+        "id, task, queue, priority, run_at, attempt, max_attempts, payload"
+    };
+}
+
+/// Columns of a [`JobInfo`](asynctasq_core::JobInfo), in [`super::rows::info`] order.
+macro_rules! info_columns {
+    () => {
+        "id, task, queue, state, attempt, max_attempts, priority, run_at, created_at, errors, failed_at"
+    };
+}
+
+/// Rows of `asynctasq_jobs` that match a receipt in the JSON array `?1` of
+/// `[id, token]` pairs and are still running under that token.
+macro_rules! receipt_rowids {
+    () => {
+        "SELECT j.rowid FROM json_each(?1) AS r CROSS JOIN asynctasq_jobs AS j \
+         ON j.id = json_extract(r.value, '$[0]') AND j.lease_token = json_extract(r.value, '$[1]') \
+         WHERE j.state = 'running'"
+    };
+}
+
+/// Deletes completed jobs. `?1`: receipts.
+pub(super) const COMPLETE: &str = concat!(
+    "DELETE FROM asynctasq_jobs WHERE rowid IN (",
+    receipt_rowids!(),
+    ")"
+);
+
+/// Returns running jobs to ready without counting the attempt. `?1`: receipts.
+pub(super) const RELEASE: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'pending', attempt = MAX(attempt - 1, 0), \
+     lease_token = NULL, lease_until = NULL, worker = NULL WHERE rowid IN (",
+    receipt_rowids!(),
+    ")"
+);
+
+/// Extends leases. `?1`: receipts, `?2`: the new `lease_until`.
+pub(super) const EXTEND: &str = concat!(
+    "UPDATE asynctasq_jobs SET lease_until = ?2 WHERE rowid IN (",
+    receipt_rowids!(),
+    ")"
+);
+
+/// Schedules another attempt. `?1` id, `?2` token, `?3` run_at, `?4` error JSON.
+pub(super) const RETRY: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'pending', run_at = ?3, \
+     lease_token = NULL, lease_until = NULL, worker = NULL, \
+     errors = json_insert(",
+    errors_array!(),
+    ", '$[#]', json(?4)) \
+     WHERE id = ?1 AND state = 'running' AND lease_token = ?2"
+);
+
+/// Moves a job to dead-letter. `?1` id, `?2` token, `?3` now, `?4` error JSON.
+pub(super) const BURY: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'dead', failed_at = ?3, \
+     lease_token = NULL, lease_until = NULL, worker = NULL, \
+     errors = json_insert(",
+    errors_array!(),
+    ", '$[#]', json(?4)) \
+     WHERE id = ?1 AND state = 'running' AND lease_token = ?2"
+);
+
+/// Buries expired leases without attempts left. `?1` now (ms), `?2` now (RFC 3339).
+pub(super) const RESCUE_BURY: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'dead', failed_at = ?1, \
+     lease_token = NULL, lease_until = NULL, worker = NULL, \
+     errors = json_insert(",
+    errors_array!(),
+    ", '$[#]', json_object('at', ?2, 'attempt', attempt, 'message', \
+       'lease expired after attempt ' || attempt || ' (worker crashed or stopped responding)')) \
+     WHERE state = 'running' AND lease_until < ?1 AND attempt >= max_attempts"
+);
+
+/// Returns the other expired leases to ready; the attempt stays counted. `?1` now (ms), `?2` now (RFC 3339).
+pub(super) const RESCUE_REQUEUE: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'pending', \
+     lease_token = NULL, lease_until = NULL, worker = NULL, \
+     errors = json_insert(",
+    errors_array!(),
+    ", '$[#]', json_object('at', ?2, 'attempt', attempt, 'message', \
+       'lease expired during attempt ' || attempt || ' (worker crashed or stopped responding); requeued')) \
+     WHERE state = 'running' AND lease_until < ?1"
+);
+
+/// The earliest `run_at` of pending jobs in unpaused queues. `?1`: queue names.
+pub(super) const NEXT_DUE: &str = "SELECT MIN((SELECT MIN(run_at) FROM asynctasq_jobs \
+       WHERE state = 'pending' AND queue = q.value)) \
+     FROM json_each(?1) AS q \
+     WHERE q.value NOT IN (SELECT name FROM asynctasq_queues WHERE paused = 1)";
+
+/// Counts of every queue that has jobs or a row in `asynctasq_queues`, in
+/// one scan. `?1` now.
+pub(super) const STATS_ALL: &str = "WITH counts AS ( \
+       SELECT queue, \
+         SUM(state = 'pending' AND run_at <= ?1) AS ready, \
+         SUM(state = 'pending' AND run_at > ?1) AS scheduled, \
+         SUM(state = 'running') AS running, \
+         SUM(state = 'dead') AS dead \
+       FROM asynctasq_jobs GROUP BY queue), \
+     names AS (SELECT queue AS name FROM counts UNION SELECT name FROM asynctasq_queues) \
+     SELECT n.name, COALESCE(c.ready, 0), COALESCE(c.scheduled, 0), \
+       COALESCE(c.running, 0), COALESCE(c.dead, 0), COALESCE(q.paused, 0) \
+     FROM names AS n \
+     LEFT JOIN counts AS c ON c.queue = n.name \
+     LEFT JOIN asynctasq_queues AS q ON q.name = n.name \
+     ORDER BY n.name";
+
+/// Counts of the given queues, each from an index range rather than a scan
+/// of the table (the worker asks this when checking for a drained queue,
+/// and a large dead-letter elsewhere must not slow it). `?1` now, `?2` queue names.
+pub(super) const STATS_QUEUES: &str = "SELECT q.value, \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'pending' AND queue = q.value AND run_at <= ?1), \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'pending' AND queue = q.value AND run_at > ?1), \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'running' AND queue = q.value), \
+       (SELECT COUNT(*) FROM asynctasq_jobs WHERE state = 'dead' AND queue = q.value), \
+       COALESCE((SELECT paused FROM asynctasq_queues WHERE name = q.value), 0) \
+     FROM json_each(?2) AS q ORDER BY q.key";
+
+/// One job. `?1` id.
+pub(super) const JOB: &str = concat!(
+    "SELECT ",
+    info_columns!(),
+    " FROM asynctasq_jobs WHERE id = ?1"
+);
+
+/// Dead jobs of every queue. `?1` limit, `?2` offset.
+pub(super) const DEAD_LIST_ALL: &str = concat!(
+    "SELECT ",
+    info_columns!(),
+    " FROM asynctasq_jobs WHERE state = 'dead' \
+     ORDER BY failed_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+);
+
+/// Dead jobs of one queue. `?1` limit, `?2` offset, `?3` queue.
+pub(super) const DEAD_LIST_QUEUE: &str = concat!(
+    "SELECT ",
+    info_columns!(),
+    " FROM asynctasq_jobs WHERE state = 'dead' AND queue = ?3 \
+     ORDER BY failed_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+);
+
+/// The columns a requeue resets. Binds `?1` now.
+macro_rules! requeue_set {
+    () => {
+        "UPDATE asynctasq_jobs SET state = 'pending', attempt = 0, run_at = ?1, failed_at = NULL, \
+         lease_token = NULL, lease_until = NULL, worker = NULL "
+    };
+}
+
+/// Requeues dead jobs by id. `?1` now, `?2` ids.
+pub(super) const DEAD_REQUEUE_IDS: &str = concat!(
+    requeue_set!(),
+    "WHERE state = 'dead' AND id IN (SELECT value FROM json_each(?2))"
+);
+
+/// Requeues dead jobs of one queue or all. `?1` now, `?2` queue or NULL.
+pub(super) const DEAD_REQUEUE_ALL: &str = concat!(
+    requeue_set!(),
+    "WHERE state = 'dead' AND (?2 IS NULL OR queue = ?2)"
+);
+
+/// Deletes dead jobs by id. `?1` ids.
+pub(super) const DEAD_PURGE_IDS: &str =
+    "DELETE FROM asynctasq_jobs WHERE state = 'dead' AND id IN (SELECT value FROM json_each(?1))";
+
+/// Deletes dead jobs of one queue or all. `?1` queue or NULL.
+pub(super) const DEAD_PURGE_ALL: &str =
+    "DELETE FROM asynctasq_jobs WHERE state = 'dead' AND (?1 IS NULL OR queue = ?1)";
+
+/// Deletes a queue's ready and scheduled jobs. `?1` queue.
+pub(super) const QUEUE_PURGE: &str =
+    "DELETE FROM asynctasq_jobs WHERE state = 'pending' AND queue = ?1";
+
+/// Pauses or resumes a queue. `?1` queue, `?2` 1 or 0.
+pub(super) const QUEUE_SET_PAUSED: &str = "INSERT INTO asynctasq_queues (name, paused) VALUES (?1, ?2) \
+     ON CONFLICT (name) DO UPDATE SET paused = excluded.paused";
+
+/// Most rows per `INSERT`: at 8 binds per row, 512 variables, under
+/// SQLite's limit even in builds before 3.32 (999).
+pub(super) const INSERT_CHUNK: usize = 64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Insert,
+    Claim,
+}
+
+type Cache = HashMap<(Kind, usize), Arc<str>>;
+
+static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Default::default);
+
+fn cached(kind: Kind, n: usize, build: fn(usize) -> String) -> Arc<str> {
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry((kind, n))
+        .or_insert_with(|| build(n).into())
+        .clone()
+}
+
+/// An `INSERT` of `rows` new jobs, binding per row: id, task, queue,
+/// priority, run_at, max_attempts, payload, created_at.
+pub(super) fn insert(rows: usize) -> Arc<str> {
+    cached(Kind::Insert, rows, |rows| {
+        let mut sql = String::from(
+            "INSERT INTO asynctasq_jobs \
+             (id, task, queue, state, priority, run_at, attempt, max_attempts, payload, errors, created_at) VALUES ",
+        );
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, 'pending', ?, ?, 0, ?, ?, '[]', ?)");
+        }
+        sql
+    })
+}
+
+/// Splits `n` rows into insert statements of at most [`INSERT_CHUNK`] rows,
+/// with power-of-two remainders, so that few distinct statements exist.
+pub(super) fn insert_chunks(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let size = if n >= INSERT_CHUNK {
+            INSERT_CHUNK
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        n -= size;
+        Some(size)
+    })
+}
+
+/// The claim of up to `?5` jobs from `queues` queues, in one statement.
+///
+/// Binds: `?1` lease token, `?2` lease_until, `?3` worker, `?4` now,
+/// `?5` limit, `?6…` the queue names.
+///
+/// Each queue is its own index range scan in claim order, cut at the limit;
+/// the union of those is ordered again and cut. A single `queue IN (...)`
+/// would make SQLite sort every ready job of those queues on every claim.
+pub(super) fn claim(queues: usize) -> Arc<str> {
+    cached(Kind::Claim, queues, |queues| {
+        let branch = |sql: &mut String, param: usize| {
+            let _ = write!(
+                sql,
+                "SELECT rowid AS rid, priority, run_at, id FROM asynctasq_jobs \
+                 WHERE state = 'pending' AND queue = ?{param} AND run_at <= ?4 \
+                 AND NOT EXISTS (SELECT 1 FROM asynctasq_queues WHERE name = ?{param} AND paused = 1) \
+                 ORDER BY priority DESC, run_at, id LIMIT ?5"
+            );
+        };
+        let mut sql = String::from(
+            "UPDATE asynctasq_jobs SET state = 'running', attempt = attempt + 1, \
+             lease_token = ?1, lease_until = ?2, worker = ?3 WHERE rowid IN (",
+        );
+        sql.push_str("SELECT rid FROM (");
+        if queues == 1 {
+            branch(&mut sql, 6);
+            sql.push(')');
+        } else {
+            for i in 0..queues {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str("SELECT * FROM (");
+                branch(&mut sql, 6 + i);
+                sql.push(')');
+            }
+            sql.push_str(") ORDER BY priority DESC, run_at, id LIMIT ?5");
+        }
+        sql.push_str(") RETURNING ");
+        sql.push_str(claimed_columns!());
+        sql
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_everything_with_few_sizes() {
+        for n in 0..300 {
+            let chunks: Vec<usize> = insert_chunks(n).collect();
+            assert_eq!(chunks.iter().sum::<usize>(), n);
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c.is_power_of_two() && *c <= INSERT_CHUNK)
+            );
+        }
+        assert_eq!(insert_chunks(200).collect::<Vec<_>>(), [64, 64, 64, 8]);
+    }
+}

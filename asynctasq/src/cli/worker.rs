@@ -1,0 +1,126 @@
+//! `worker`: runs this binary's tasks until SIGINT/SIGTERM.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use asynctasq_core::{Registry, Worker, WorkerConfig, WorkerReport};
+
+use super::{Backend, WorkerArgs};
+
+/// Checks the registry, connects, runs the worker and prints its report.
+pub(crate) async fn run(
+    args: &WorkerArgs,
+    backend: &Backend,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    init_tracing();
+    // Before connecting: a binary without tasks should not touch the database.
+    let registry = Registry::from_inventory().context("cannot start the worker")?;
+    let tasks = registry.names();
+    let client = backend.client().await?;
+
+    let mut queues: Vec<String> = Vec::with_capacity(args.queues.len());
+    for q in &args.queues {
+        if !queues.contains(q) {
+            queues.push(q.clone());
+        }
+    }
+    let config = WorkerConfig {
+        queues,
+        concurrency: args.concurrency,
+        lease: args.lease,
+        grace: args.grace,
+        max_jobs: args.max_jobs,
+        burst: args.burst,
+        ..WorkerConfig::default()
+    };
+    let target = match backend {
+        Backend::Code(_) => backend.describe(),
+        _ => format!("{} ({} driver)", backend.describe(), client.driver().name()),
+    };
+    writeln!(
+        out,
+        "worker {} connected to {target}\n  queues: {}\n  concurrency: {}\n  tasks: {}",
+        config.id,
+        config.queues.join(", "),
+        config.concurrency,
+        tasks.join(", "),
+    )?;
+    if !args.burst && args.max_jobs.is_none() {
+        writeln!(out, "press Ctrl-C to stop")?;
+    }
+    out.flush()?;
+
+    let report = Worker::new(client)
+        .config(config)
+        .registry(registry)
+        .run()
+        .await
+        .context("the worker stopped on an error")?;
+    writeln!(out, "{}", describe_report(&report))?;
+    Ok(())
+}
+
+/// Installs a `tracing` subscriber that logs to stderr, filtered by `RUST_LOG`
+/// (default `info`), unless the program installed one already. Colours only
+/// on a terminal, so that log files and journals stay plain.
+fn init_tracing() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // An error means a subscriber is already set: the program's own wins.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// One line saying what a worker did.
+pub(crate) fn describe_report(report: &WorkerReport) -> String {
+    let mut line = format!(
+        "worker stopped: claimed {}, completed {}, retried {}, dead {}",
+        report.claimed, report.completed, report.retried, report.dead
+    );
+    if report.released > 0 {
+        line.push_str(&format!(
+            ", released {} unfinished (they will run again)",
+            report.released
+        ));
+    }
+    if report.stale_acks > 0 {
+        line.push_str(&format!(
+            ", {} results dropped because their lease had expired (the jobs ran again elsewhere)",
+            report.stale_acks
+        ));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_read_as_a_sentence() {
+        let report = WorkerReport {
+            claimed: 5,
+            completed: 3,
+            retried: 1,
+            dead: 1,
+            released: 0,
+            stale_acks: 0,
+        };
+        assert_eq!(
+            describe_report(&report),
+            "worker stopped: claimed 5, completed 3, retried 1, dead 1"
+        );
+        let report = WorkerReport {
+            released: 2,
+            stale_acks: 1,
+            ..report
+        };
+        assert!(describe_report(&report).contains("released 2 unfinished"));
+        assert!(describe_report(&report).contains("1 results dropped"));
+    }
+}

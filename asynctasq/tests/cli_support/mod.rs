@@ -1,0 +1,146 @@
+//! Helpers shared by the `cli_*` tests: building jobs, putting them in
+//! dead-letter through the driver API, reading the `stats` table.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use asynctasq::core::ClaimParams;
+use asynctasq::core::envelope::ENVELOPE_VERSION;
+use asynctasq::{AttemptError, Client, Envelope, JobId, RetryPolicy};
+
+/// Milliseconds since the Unix epoch.
+pub fn millis_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Enqueues a job of `task` on `queue`, due after `delay`, without arguments.
+pub async fn enqueue(client: &Client, task: &str, queue: &str, delay: Duration) -> JobId {
+    let now = millis_now();
+    let envelope = Envelope {
+        v: ENVELOPE_VERSION,
+        id: JobId::new(),
+        task: task.into(),
+        queue: queue.into(),
+        args: rmpv::Value::Map(vec![]),
+        max_attempts: 3,
+        retry: RetryPolicy::default(),
+        timeout_ms: None,
+        priority: 0,
+        run_at: now + delay.as_millis() as i64,
+        created_at: now,
+        headers: BTreeMap::new(),
+    };
+    client
+        .enqueue(std::slice::from_ref(&envelope))
+        .await
+        .unwrap();
+    envelope.id
+}
+
+/// Enqueues `n` jobs on `queue` and moves them to dead-letter through the
+/// driver (claim, then bury with the error `smtp refused <id>`). Returns
+/// their ids.
+pub async fn bury(client: &Client, queue: &str, n: usize) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(enqueue(client, "app::send_email", queue, Duration::ZERO).await);
+    }
+    let queues = [queue.to_string()];
+    let claimed = client
+        .driver()
+        .claim(ClaimParams {
+            worker: "test",
+            queues: &queues,
+            max: n,
+            lease: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), n);
+    for job in &claimed {
+        let error = AttemptError::now(job.attempt, format!("smtp refused {}", job.receipt.id));
+        assert!(client.driver().bury(&job.receipt, &error).await.unwrap());
+    }
+    ids
+}
+
+/// The `stats` table as queue → column → cell.
+pub type Stats = HashMap<String, HashMap<String, String>>;
+
+/// Parses the `stats` table.
+#[track_caller]
+pub fn stats_table(text: &str) -> Stats {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["QUEUE", "READY", "SCHEDULED", "RUNNING", "DEAD", "PAUSED"],
+        "{text}"
+    );
+    lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            let row = header
+                .iter()
+                .zip(&cells)
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect();
+            (cells[0].to_string(), row)
+        })
+        .collect()
+}
+
+/// One cell of a parsed `stats` table.
+#[track_caller]
+pub fn cell<'a>(stats: &'a Stats, queue: &str, column: &str) -> &'a str {
+    &stats[queue][column]
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    /// The exit code (in-process: 0 ok, 1 error, 2 usage error).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "failed: {self:#?}");
+        self.stdout
+    }
+}
+
+/// Runs the command line in-process, like a binary whose `main` calls
+/// `cli::run()` would.
+pub async fn in_process(args: &[&str]) -> Output {
+    let mut out = Vec::new();
+    let result =
+        asynctasq::cli::run_from(std::iter::once("app").chain(args.iter().copied()), &mut out)
+            .await;
+    let stdout = String::from_utf8(out).unwrap();
+    match result {
+        Ok(()) => Output {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        },
+        Err(e) => Output {
+            code: if e.downcast_ref::<clap::Error>().is_some() {
+                2
+            } else {
+                1
+            },
+            stdout,
+            stderr: format!("{e:#}"),
+        },
+    }
+}

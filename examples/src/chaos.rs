@@ -42,5 +42,6 @@ fn append(path: &str, n: u64) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    writeln!(file, "{n}")
+    // One write call per line, so concurrent jobs never interleave bytes.
+    file.write_all(format!("{n}\n").as_bytes())
 }

@@ -174,6 +174,18 @@ pub struct WorkerArgs {
     /// Stop once the queues hold no ready, scheduled or running job
     #[arg(long)]
     pub burst: bool,
+
+    /// Database that sea-orm model arguments are re-fetched from
+    ///
+    /// Any sea-orm URL (sqlite://app.db, postgres://…); it may be the jobs database or
+    /// another one. Needed only by tasks that take sea-orm models.
+    #[arg(
+        verbatim_doc_comment,
+        long,
+        value_name = "URL",
+        env = "ASYNCTASQ_DATABASE_URL"
+    )]
+    pub database_url: Option<String>,
 }
 
 /// Arguments of `stats`.

@@ -51,9 +51,20 @@ pub(crate) async fn run(
     }
     out.flush()?;
 
-    let report = Worker::new(client)
-        .config(config)
-        .registry(registry)
+    let mut worker = Worker::new(client).config(config).registry(registry);
+    if let Some(url) = args.database_url.as_deref().filter(|u| !u.is_empty()) {
+        let db = asynctasq_core::sea_orm::Database::connect(url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect to the models database {} (--database-url / ASYNCTASQ_DATABASE_URL)",
+                    super::redact_url(url)
+                )
+            })?;
+        writeln!(out, "  models database: {}", super::redact_url(url))?;
+        worker = worker.database(db);
+    }
+    let report = worker
         .run()
         .await
         .context("the worker stopped on an error")?;

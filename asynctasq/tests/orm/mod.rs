@@ -44,6 +44,7 @@ pub fn fresh_id() -> i32 {
 }
 
 #[task(queue = "orm", max_attempts = 2, retry = "fixed", retry_delay = "50ms")]
+#[allow(clippy::too_many_arguments)]
 async fn every_key(
     run: String,
     user: user::Model,

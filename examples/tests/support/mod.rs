@@ -21,6 +21,12 @@ impl Scratch {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        Self::with_url(dir, url)
+    }
+
+    /// Jobs in the backend at `url` (which the test keeps to itself, e.g. with
+    /// a unique Redis key prefix); logs in a temp directory.
+    pub fn with_url(dir: tempfile::TempDir, url: String) -> Self {
         let log = dir.path().join("done.log").display().to_string();
         Scratch { dir, url, log }
     }

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`MemoryDriver`] | `memory` | `memory://` |
 //! | [`SqliteDriver`] | `sqlite` | `sqlite://path/to/file.db` |
+//! | [`PgDriver`] | `postgres` | `postgres://user:pass@host/db` |
 //!
 //! Each driver registers its URL schemes with [`asynctasq_core::connect`], so
 //! `ASYNCTASQ_URL` picks the backend at run time.
@@ -17,3 +18,11 @@ pub use memory::MemoryDriver;
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteDriver;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::PgDriver;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql_common;

@@ -473,7 +473,7 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
         missing.len(),
         missing.first()
     );
-    let stats = driver.stats(Some(&[q.clone()])).await.unwrap();
+    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
     let stats = stats.first().expect("stats");
     assert_eq!(
         (stats.outstanding(), stats.dead),
@@ -513,7 +513,7 @@ async fn claims_do_not_scan_scheduled_jobs() {
     let claimed = driver
         .claim(asynctasq_core::ClaimParams {
             worker: "plan",
-            queues: &[q.clone()],
+            queues: std::slice::from_ref(&q),
             max: 50,
             lease: Duration::from_secs(30),
         })

@@ -5,6 +5,7 @@
 //! | [`MemoryDriver`] | `memory` | `memory://` |
 //! | [`SqliteDriver`] | `sqlite` | `sqlite://path/to/file.db` |
 //! | [`PgDriver`] | `postgres` | `postgres://user:pass@host/db` |
+//! | [`MySqlDriver`] | `mysql` | `mysql://user:pass@host/db` (MariaDB: `mariadb://…`) |
 //!
 //! Each driver registers its URL schemes with [`asynctasq_core::connect`], so
 //! `ASYNCTASQ_URL` picks the backend at run time.
@@ -23,6 +24,11 @@ pub use sqlite::SqliteDriver;
 pub mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::PgDriver;
+
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlDriver;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql_common;

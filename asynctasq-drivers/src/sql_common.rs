@@ -2,7 +2,35 @@
 //! URL handling (driver options in the query string, password redaction),
 //! the stored form of attempt errors, and the state names.
 
+use std::sync::Arc;
+
 use asynctasq_core::{AttemptError, Error, JobState, Result};
+
+/// What a waiting worker is told by the driver's wake-up fan-out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Jobs of `queue` (of every queue when `None`) are due at `due_ms`
+    /// (epoch milliseconds).
+    Due {
+        /// The queue, or `None` for all.
+        queue: Option<Arc<str>>,
+        /// When the earliest of the jobs is due.
+        due_ms: i64,
+    },
+    /// Wake-ups may have been missed: look at the database again.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Resync,
+}
+
+impl Wake {
+    /// Whether a waiter on `queues` should care.
+    pub(crate) fn concerns(&self, queues: &[String]) -> bool {
+        match self {
+            Wake::Due { queue: Some(q), .. } => queues.iter().any(|w| **w == **q),
+            _ => true,
+        }
+    }
+}
 
 /// A database URL split into what the database client understands and the
 /// `asynctasq`-specific options found in its query string.
@@ -94,6 +122,7 @@ pub(crate) fn parse_option<T>(
 }
 
 /// Parses `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn parse_bool(value: &str) -> std::result::Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),

@@ -20,6 +20,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::sql_common::Wake;
+
 /// The notification channel.
 pub(super) const CHANNEL: &str = "asynctasq_jobs";
 
@@ -27,43 +29,18 @@ pub(super) const CHANNEL: &str = "asynctasq_jobs";
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What a waiter is told.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Wake {
-    /// Jobs of `queue` (of every queue when `None`) are due at `due_ms`
-    /// (epoch milliseconds).
-    Due {
-        /// The queue, or `None` for all.
-        queue: Option<Arc<str>>,
-        /// When the earliest of the jobs is due.
-        due_ms: i64,
-    },
-    /// Notifications may have been missed (the listener connected,
-    /// reconnected or lost its connection): look at the database again.
-    Resync,
-}
-
-impl Wake {
-    /// Parses a notification payload; anything unexpected wakes everyone.
-    pub(super) fn parse(payload: &str) -> Wake {
-        let Some((due, queue)) = payload.split_once(':') else {
-            return Wake::Resync;
-        };
-        match due.parse::<i64>() {
-            Ok(due_ms) => Wake::Due {
-                queue: (!queue.is_empty()).then(|| Arc::from(queue)),
-                due_ms,
-            },
-            Err(_) => Wake::Resync,
-        }
-    }
-
-    /// Whether a waiter on `queues` should care.
-    pub(super) fn concerns(&self, queues: &[String]) -> bool {
-        match self {
-            Wake::Due { queue: Some(q), .. } => queues.iter().any(|w| **w == **q),
-            _ => true,
-        }
+/// Parses a notification payload (`<due epoch ms>:<queue>`); anything
+/// unexpected wakes everyone.
+pub(super) fn parse_payload(payload: &str) -> Wake {
+    let Some((due, queue)) = payload.split_once(':') else {
+        return Wake::Resync;
+    };
+    match due.parse::<i64>() {
+        Ok(due_ms) => Wake::Due {
+            queue: (!queue.is_empty()).then(|| Arc::from(queue)),
+            due_ms,
+        },
+        Err(_) => Wake::Resync,
     }
 }
 
@@ -182,7 +159,7 @@ async fn run(options: PgConnectOptions, shared: Arc<Shared>) {
                 shared.publish(Wake::Resync);
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(n)) => shared.publish(Wake::parse(n.payload())),
+                        Ok(Some(n)) => shared.publish(parse_payload(n.payload())),
                         // Lost and already re-established (sqlx reconnects eagerly
                         // and re-issues LISTEN): whatever was sent in between is lost.
                         Ok(None) => {
@@ -227,30 +204,30 @@ mod tests {
     #[test]
     fn parses_payloads() {
         assert_eq!(
-            Wake::parse("1700000000123:emails"),
+            parse_payload("1700000000123:emails"),
             Wake::Due {
                 queue: Some(Arc::from("emails")),
                 due_ms: 1_700_000_000_123
             }
         );
         assert_eq!(
-            Wake::parse("5:a:b"),
+            parse_payload("5:a:b"),
             Wake::Due {
                 queue: Some(Arc::from("a:b")),
                 due_ms: 5
             }
         );
         assert_eq!(
-            Wake::parse("5:"),
+            parse_payload("5:"),
             Wake::Due {
                 queue: None,
                 due_ms: 5
             }
         );
-        assert_eq!(Wake::parse("garbage"), Wake::Resync);
+        assert_eq!(parse_payload("garbage"), Wake::Resync);
         let emails = vec!["emails".to_string()];
-        assert!(Wake::parse("5:emails").concerns(&emails));
-        assert!(!Wake::parse("5:reports").concerns(&emails));
-        assert!(Wake::parse("5:").concerns(&emails));
+        assert!(parse_payload("5:emails").concerns(&emails));
+        assert!(!parse_payload("5:reports").concerns(&emails));
+        assert!(parse_payload("5:").concerns(&emails));
     }
 }

@@ -55,11 +55,12 @@ use asynctasq_core::{
     JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
 };
 
+use crate::sql_common::Wake;
 use crate::sql_common::{
     error_json, non_negative, parse_bool, parse_option, redact_url, split_url,
 };
 pub use insert::PgInsert;
-use listen::{Hub, Wake};
+use listen::Hub;
 
 /// The driver's name in logs and errors.
 const NAME: &str = "postgres";

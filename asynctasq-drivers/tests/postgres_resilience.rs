@@ -528,3 +528,185 @@ async fn claims_do_not_scan_scheduled_jobs() {
     let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
     assert_eq!(driver.complete(&receipts).await.unwrap(), 50);
 }
+
+// ---------------------------------------------------------------------------
+// A server restart in the middle of a worker run, on a private instance.
+
+static RAN_ACROSS_RESTART: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
+
+static RESTART_TASK: TaskRegistration = TaskRegistration {
+    name: "pg.restart",
+    location: concat!(file!(), ":", line!()),
+    handler: restart_job,
+};
+
+fn restart_job(ctx: JobContext) -> HandlerFuture {
+    Box::pin(async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        *RAN_ACROSS_RESTART
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .entry(ctx.id)
+            .or_default() += 1;
+        Ok(())
+    })
+}
+
+/// A private Postgres cluster in a temporary directory, run as the
+/// `postgres` user (the server refuses to run as root).
+struct PrivateServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateServer {
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1",
+                self.port,
+                self.dir.path().display()
+            ))
+            .args(args)
+            .status()
+            .expect("run pg_ctl");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    fn start() -> PrivateServer {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres server binaries in /usr/lib/postgresql")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let chown = std::process::Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let initdb = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(initdb.success(), "initdb failed");
+        let server = PrivateServer { dir, port, bin };
+        server.pg_ctl(&["start", "-w"]);
+        server
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.pg_ctl(&["stop", "-m", "immediate", "-w"])
+        }));
+    }
+}
+
+/// Restarting the server mid-run: the driver reconnects, its listener too,
+/// and every job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a private Postgres with initdb/pg_ctl as the postgres user (needs root); run with --ignored"]
+async fn server_restart_during_a_worker_run_loses_nothing() {
+    let server = PrivateServer::start();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?poll_interval=10s",
+        server.port
+    );
+    let driver = PgDriver::connect(&url).await.expect("connect");
+    driver.migrate().await.expect("migrate");
+    let client = Client::new(Arc::new(driver.clone()));
+    let q = unique("restart");
+    let mk = |n: usize| -> Vec<Envelope> {
+        (0..n)
+            .map(|_| {
+                let mut e = envelope(&q);
+                e.task = "pg.restart".into();
+                e
+            })
+            .collect()
+    };
+    let before = mk(2000);
+    let after = mk(200);
+    produce(&client, &before).await;
+    let expected: HashSet<JobId> = before.iter().chain(&after).map(|e| e.id).collect();
+    let all_ran = {
+        let expected = expected.clone();
+        async move {
+            loop {
+                let done = RAN_ACROSS_RESTART
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
+                if done {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let worker = Worker::new(client.clone())
+        .registry(Registry::from_registrations([&RESTART_TASK]).unwrap())
+        .queues([q.as_str()])
+        .concurrency(16)
+        .lease(Duration::from_secs(3));
+    let run = tokio::spawn(tokio::time::timeout(
+        Duration::from_secs(120),
+        worker.run_until(all_ran),
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let restart = {
+        let server = &server;
+        tokio::task::block_in_place(|| server.pg_ctl(&["restart", "-m", "fast", "-w"]))
+    };
+    let () = restart;
+    // Jobs dispatched after the restart reach the (idle or busy) worker.
+    produce(&client, &after).await;
+    let report = run
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| {
+            let ran = RAN_ACROSS_RESTART
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(0, |r| r.len());
+            panic!(
+                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                expected.len()
+            )
+        })
+        .expect("worker");
+    let ran = RAN_ACROSS_RESTART
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap_or_default();
+    assert!(expected.iter().all(|id| ran.contains_key(id)));
+    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
+    assert_eq!(stats[0].outstanding() + stats[0].dead, 0, "{stats:?}");
+    eprintln!("across a restart: {} jobs ran; {report:?}", ran.len());
+}

@@ -65,7 +65,7 @@ pub(super) const INSERT_JOBS: &str = "INSERT INTO asynctasq_jobs \
 pub(super) const CLAIM: &str = concat!(
     "WITH RECURSIVE \
      queues AS ( \
-       SELECT q.name FROM unnest($1::text[]) AS q(name) \
+       SELECT DISTINCT q.name FROM unnest($1::text[]) AS q(name) \
        WHERE NOT EXISTS (SELECT 1 FROM asynctasq_queues p WHERE p.name = q.name AND p.paused)), \
      levels AS ( \
        SELECT h.queue, h.priority, h.run_at FROM queues CROSS JOIN LATERAL ( \

@@ -678,11 +678,7 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
         worker.run_until(all_ran),
     ));
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let restart = {
-        let server = &server;
-        tokio::task::block_in_place(|| server.pg_ctl(&["restart", "-m", "fast", "-w"]))
-    };
-    let () = restart;
+    tokio::task::block_in_place(|| server.pg_ctl(&["restart", "-m", "fast", "-w"]));
     // Jobs dispatched after the restart reach the (idle or busy) worker.
     produce(&client, &after).await;
     let report = run

@@ -11,17 +11,19 @@
 //! Time is the database's clock, in epoch milliseconds (`BIGINT`).
 //!
 //! - **Claims** are a short `READ COMMITTED` transaction (MariaDB has no
-//!   `UPDATE … RETURNING`): one loose index scan lists the priority levels
-//!   of the queues with their earliest `run_at`; then, for each due level
-//!   from the highest, `SELECT … ORDER BY run_at, id LIMIT n FOR UPDATE
-//!   SKIP LOCKED` takes the oldest jobs that no other claim holds; one
-//!   `UPDATE … WHERE id IN (…)` marks them running. Scheduled jobs are
-//!   never scanned, however many there are.
+//!   `UPDATE … RETURNING`). The priority levels of the queues are walked
+//!   from the highest, each found by two index probes (`MAX(priority)` below
+//!   the previous level, `MIN(run_at)` within it, both resolved from the
+//!   claim index alone, whatever the optimizer's statistics); for each due
+//!   level, `SELECT … ORDER BY run_at, id LIMIT n FOR UPDATE SKIP LOCKED`
+//!   takes the oldest jobs that no other claim holds; one `UPDATE … WHERE
+//!   id IN (…)` marks them running. Scheduled jobs are never scanned,
+//!   however many there are.
 //! - **Acks** take whole batches, matching exact `(id, lease_token)` pairs
 //!   of rows still running (fencing).
 //! - **Wake-ups**: MySQL has no `LISTEN/NOTIFY`. An idle worker polls with
 //!   a short interval that doubles while nothing happens (50 ms up to 1 s by
-//!   default), each poll one index probe per priority level; and dispatches
+//!   default), each poll one index probe per queue; and dispatches
 //!   from the same process wake it at once through a process-global hub per
 //!   database.
 //! - **Payloads** are `LONGBLOB` (up to 4 GiB; in practice bounded by the
@@ -232,13 +234,57 @@ impl fmt::Debug for MySqlDriver {
     }
 }
 
-/// The priority levels of some queues, as a claim or a wait needs them.
-#[derive(Debug, Default)]
-struct Levels {
-    /// Levels whose earliest job is due: (queue, priority), highest priority first.
-    due: Vec<(String, i16)>,
-    /// Milliseconds until the earliest pending job is due (<= 0: now).
-    next_due_ms: Option<i64>,
+/// The head of one priority level of a queue, as a probe finds it.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    /// The level's priority.
+    priority: i16,
+    /// Its earliest `run_at` (epoch ms).
+    first: i64,
+}
+
+/// The exclusive upper bound that makes a probe find a queue's highest level.
+const ABOVE_ALL: i32 = i16::MAX as i32 + 1;
+
+/// Runs one round of probes: for each `(queue index, bound)`, the highest
+/// level of that queue below `bound`. Returns, per probe in order, the head
+/// found (or `None`: no level below), the queue's paused flag, and the
+/// database's clock.
+async fn probe<'c, E: sqlx::MySqlExecutor<'c>>(
+    exec: E,
+    queues: &[String],
+    probes: &[(usize, i32)],
+) -> Result<Vec<(usize, Option<Head>, bool, i64)>> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql::probes(probes.len())));
+    for &(q, below) in probes {
+        query = query
+            .bind(count(q))
+            .bind(&queues[q])
+            .bind(&queues[q])
+            .bind(&queues[q])
+            .bind(below);
+    }
+    let rows = query.fetch_all(exec).await.map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let q: i64 = row.try_get(0).map_err(db_err)?;
+            let priority: Option<i64> = row.try_get(1).map_err(db_err)?;
+            let first: Option<i64> = row.try_get(2).map_err(db_err)?;
+            let now: i64 = row.try_get(3).map_err(db_err)?;
+            let paused: Option<bool> = row.try_get(4).map_err(db_err)?;
+            let head = match (priority, first) {
+                (Some(p), Some(first)) => Some(Head {
+                    priority: i16::try_from(p).unwrap_or_default(),
+                    first,
+                }),
+                _ => None,
+            };
+            let q = usize::try_from(q)
+                .unwrap_or(usize::MAX)
+                .min(queues.len() - 1);
+            Ok((q, head, paused.unwrap_or(false), now))
+        })
+        .collect()
 }
 
 impl MySqlDriver {
@@ -354,38 +400,28 @@ impl MySqlDriver {
         });
     }
 
-    /// The priority levels of `queues` that hold pending jobs, skipping paused queues.
-    async fn levels(&self, queues: &[String]) -> Result<Levels> {
-        let sql = sql::levels(queues.len());
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for q in queues.iter().chain(queues) {
-            query = query.bind(q);
+    /// Milliseconds until the earliest pending job of the unpaused
+    /// `queues` is due (<= 0: due now), or `None` when they hold none.
+    async fn next_due(&self, queues: &[String]) -> Result<Option<i64>> {
+        if queues.is_empty() {
+            return Ok(None);
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql::next_due(queues.len())));
+        for (i, q) in queues.iter().enumerate() {
+            query = query.bind(count(i)).bind(q).bind(q);
         }
         let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
-        let mut paused = Vec::new();
-        let mut all = Vec::new();
+        let mut next: Option<i64> = None;
         for row in &rows {
-            let kind: i64 = row.try_get(0).map_err(db_err)?;
-            let queue: String = row.try_get(1).map_err(db_err)?;
-            if kind == 1 {
-                paused.push(queue);
-            } else {
-                let priority: i64 = row.try_get(2).map_err(db_err)?;
-                let first: i64 = row.try_get(3).map_err(db_err)?;
-                let now: i64 = row.try_get(4).map_err(db_err)?;
-                let priority = i16::try_from(priority).unwrap_or_default();
-                all.push((queue, priority, first - now));
+            let first: Option<i64> = row.try_get(1).map_err(db_err)?;
+            let now: i64 = row.try_get(2).map_err(db_err)?;
+            let paused: Option<bool> = row.try_get(3).map_err(db_err)?;
+            if let (Some(first), false) = (first, paused.unwrap_or(false)) {
+                let ms = first - now;
+                next = Some(next.map_or(ms, |n| n.min(ms)));
             }
         }
-        all.retain(|(q, _, _)| !paused.contains(q));
-        let next_due_ms = all.iter().map(|(_, _, ms)| *ms).min();
-        let mut due: Vec<(String, i16)> = all
-            .into_iter()
-            .filter(|(_, _, ms)| *ms <= 0)
-            .map(|(q, p, _)| (q, p))
-            .collect();
-        due.sort_by_key(|(_, p)| std::cmp::Reverse(*p));
-        Ok(Levels { due, next_due_ms })
+        Ok(next)
     }
 
     /// Pauses a waiter that keeps finding due jobs that its claims do not
@@ -492,39 +528,74 @@ impl Driver for MySqlDriver {
         if max == 0 || params.queues.is_empty() {
             return Ok(Vec::new());
         }
-        let levels = self.levels(&distinct(params.queues)).await?;
-        if levels.due.is_empty() {
+        let queues = distinct(params.queues);
+        // Walk the priority levels of all queues from the highest, probing
+        // each queue's next level lazily: most claims stop at the first.
+        let all: Vec<(usize, i32)> = (0..queues.len()).map(|q| (q, ABOVE_ALL)).collect();
+        let first_round = probe(&self.inner.pool, &queues, &all).await?;
+        let Some(&(_, _, _, now)) = first_round.first() else {
             return Ok(Vec::new());
+        };
+        let mut frontier: Vec<Option<Head>> = vec![None; queues.len()];
+        for (q, head, paused, _) in first_round {
+            if !paused {
+                frontier[q] = head;
+            }
         }
-        let mut tx = self
-            .inner
-            .pool
-            .begin_with(sql::CLAIM_BEGIN)
-            .await
-            .map_err(db_err)?;
-        let mut picked = Vec::with_capacity(max);
-        let mut i = 0;
-        while i < levels.due.len() && picked.len() < max {
+        let mut tx = None;
+        let mut picked: Vec<rows::Candidate> = Vec::with_capacity(max);
+        while picked.len() < max {
+            let Some(priority) = frontier.iter().flatten().map(|h| h.priority).max() else {
+                break;
+            };
+            let level: Vec<usize> = (0..queues.len())
+                .filter(|&q| frontier[q].is_some_and(|h| h.priority == priority))
+                .collect();
             // Levels of one priority (from several queues) are merged by run_at.
-            let priority = levels.due[i].1;
             let mut group = Vec::new();
-            while i < levels.due.len() && levels.due[i].1 == priority {
+            for &q in &level {
+                if frontier[q].is_some_and(|h| h.first > now) {
+                    continue; // every job of this level is scheduled
+                }
+                if tx.is_none() {
+                    tx = Some(
+                        self.inner
+                            .pool
+                            .begin_with(sql::CLAIM_BEGIN)
+                            .await
+                            .map_err(db_err)?,
+                    );
+                }
+                let conn = tx.as_mut().expect("transaction started");
                 let rows = sqlx::query(sql::CLAIM_LEVEL)
-                    .bind(&levels.due[i].0)
+                    .bind(&queues[q])
                     .bind(priority)
                     .bind(count(max - picked.len()))
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **conn)
                     .await
                     .map_err(db_err)?;
                 for row in &rows {
                     group.push(rows::candidate(row)?);
                 }
-                i += 1;
             }
             group.sort_by_key(|c| (c.run_at, c.id));
             group.truncate(max - picked.len());
             picked.extend(group);
+            if picked.len() >= max {
+                break;
+            }
+            let next: Vec<(usize, i32)> = level.iter().map(|&q| (q, i32::from(priority))).collect();
+            let heads = match tx.as_mut() {
+                Some(conn) => probe(&mut **conn, &queues, &next).await?,
+                None => probe(&self.inner.pool, &queues, &next).await?,
+            };
+            for (q, head, _, _) in heads {
+                frontier[q] = head;
+            }
         }
+        let Some(mut tx) = tx else {
+            return Ok(Vec::new());
+        };
         if picked.is_empty() {
             tx.rollback().await.map_err(db_err)?;
             return Ok(Vec::new());
@@ -633,8 +704,8 @@ impl Driver for MySqlDriver {
         let queues = distinct(queues);
         let mut poll = self.inner.poll_min;
         loop {
-            let levels = self.levels(&queues).await?;
-            if levels.next_due_ms.is_some_and(|ms| ms <= 0) {
+            let next_due = self.next_due(&queues).await?;
+            if next_due.is_some_and(|ms| ms <= 0) {
                 self.spin_pause().await;
                 return Ok(());
             }
@@ -643,9 +714,7 @@ impl Driver for MySqlDriver {
             if now >= deadline {
                 return Ok(());
             }
-            let due_at = levels
-                .next_due_ms
-                .map(|ms| now + Duration::from_millis(ms.unsigned_abs()));
+            let due_at = next_due.map(|ms| now + Duration::from_millis(ms.unsigned_abs()));
             let tick = (now + poll).min(deadline).min(due_at.unwrap_or(deadline));
             tokio::select! {
                 _ = tokio::time::sleep_until(tick) => {

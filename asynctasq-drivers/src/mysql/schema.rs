@@ -42,14 +42,17 @@ CREATE TABLE IF NOT EXISTS asynctasq_jobs (
     created_at   BIGINT       NOT NULL COMMENT 'epoch milliseconds',
     failed_at    BIGINT       NULL COMMENT 'epoch milliseconds',
     PRIMARY KEY (id),
-    -- Claims (state = pending, per queue, per priority level, by run_at),
-    -- and the earliest run_at per level by a loose index scan.
+    -- Claims: pending jobs per queue, per priority level, by run_at; and
+    -- the priority levels themselves (MAX/MIN resolved from the index).
     KEY asynctasq_jobs_claim (state, queue, priority, run_at, id),
-    -- The rescuer: expired leases.
-    KEY asynctasq_jobs_lease (state, lease_until),
-    -- Dead-letter listings, newest failure first.
-    KEY asynctasq_jobs_dead (state, failed_at, id),
-    KEY asynctasq_jobs_dead_queue (state, queue, failed_at, id)
+    -- The earliest run_at of a queue, for idle waits.
+    KEY asynctasq_jobs_due (state, queue, run_at),
+    -- The rescuer: expired leases (lease_until is NULL unless running).
+    KEY asynctasq_jobs_lease (lease_until),
+    -- Dead-letter listings, newest failure first (failed_at is NULL unless
+    -- dead). Without `state`, so that claims and acks never touch them.
+    KEY asynctasq_jobs_dead (failed_at, id),
+    KEY asynctasq_jobs_dead_queue (queue, failed_at, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 "#,
         r#"

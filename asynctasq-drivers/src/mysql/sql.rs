@@ -71,19 +71,38 @@ pub(super) const INSERT_HEAD: &str = "INSERT INTO asynctasq_jobs \
 /// One row of an insert: id, task, queue, priority, run_at, max_attempts, payload.
 pub(super) const INSERT_ROW: &str = concat!("(?, ?, ?, ?, ?, ?, ?, '[]', ", now_ms!(), ")");
 
-/// The priority levels that hold pending jobs in the queues, with the
-/// earliest `run_at` of each and the database's clock; then the paused
-/// queues among them (`kind` 1). The first part is a loose index scan of
-/// the claim index: one probe per level, whatever the number of jobs.
-pub(super) fn levels(queues: usize) -> String {
-    let list = placeholders(queues);
-    format!(
-        "SELECT 0, queue, priority, MIN(run_at), {now} FROM asynctasq_jobs \
-         WHERE state = 'pending' AND queue IN ({list}) GROUP BY state, queue, priority \
-         UNION ALL \
-         SELECT 1, name, 0, 0, 0 FROM asynctasq_queues WHERE paused AND name IN ({list})",
-        now = now_ms!()
-    )
+/// One probe of [`probes`]: the highest priority level of a queue below a
+/// bound that holds pending jobs, with its earliest `run_at`, the
+/// database's clock and the queue's paused flag. Binds: the probe's index,
+/// queue (three times), the exclusive upper bound of the priority.
+/// Both aggregates are resolved from the claim index alone ("select tables
+/// optimized away"): two index probes, whatever the statistics say.
+const PROBE: &str = concat!(
+    "SELECT ?, x.p, \
+       (SELECT MIN(run_at) FROM asynctasq_jobs WHERE state = 'pending' AND queue = ? AND priority = x.p), ",
+    now_ms!(),
+    ", (SELECT paused FROM asynctasq_queues WHERE name = ?) \
+     FROM (SELECT (SELECT MAX(priority) FROM asynctasq_jobs \
+                   WHERE state = 'pending' AND queue = ? AND priority < ?) AS p) x"
+);
+
+/// `n` [`PROBE`]s in one statement (one round trip per priority level
+/// walked, whatever the number of queues).
+pub(super) fn probes(n: usize) -> String {
+    vec![PROBE; n].join(" UNION ALL ")
+}
+
+/// One part of [`next_due`]. Binds: index, queue, queue.
+const DUE: &str = concat!(
+    "SELECT ?, (SELECT MIN(run_at) FROM asynctasq_jobs WHERE state = 'pending' AND queue = ?), ",
+    now_ms!(),
+    ", (SELECT paused FROM asynctasq_queues WHERE name = ?)"
+);
+
+/// The earliest `run_at` of the pending jobs of `n` queues, with the clock
+/// and paused flags: one index probe per queue (`asynctasq_jobs_due`).
+pub(super) fn next_due(n: usize) -> String {
+    vec![DUE; n].join(" UNION ALL ")
 }
 
 /// The due jobs of one priority level of one queue, oldest first, locked
@@ -91,7 +110,7 @@ pub(super) fn levels(queues: usize) -> String {
 /// in [`super::rows::claimed`] order.
 pub(super) const CLAIM_LEVEL: &str = concat!(
     "SELECT id, task, queue, priority, run_at, attempt, max_attempts, payload \
-     FROM asynctasq_jobs \
+     FROM asynctasq_jobs FORCE INDEX (asynctasq_jobs_claim) \
      WHERE state = 'pending' AND queue = ? AND priority = ? AND run_at <= ",
     now_ms!(),
     " ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
@@ -189,9 +208,9 @@ pub(super) const RESCUE_BURY: &str = concat!(
     now_ms!(),
     ", lease_token = NULL, lease_until = NULL, worker = NULL, ",
     append_lease_error!("' (the worker crashed or stopped responding)'"),
-    " WHERE state = 'running' AND lease_until < ",
+    " WHERE lease_until < ",
     now_ms!(),
-    " AND attempt >= max_attempts ORDER BY lease_until LIMIT ?"
+    " AND state = 'running' AND attempt >= max_attempts ORDER BY lease_until LIMIT ?"
 );
 
 /// Returns the other expired leases to ready (the attempt stays counted).
@@ -200,9 +219,9 @@ pub(super) const RESCUE_REQUEUE: &str = concat!(
     "UPDATE asynctasq_jobs SET state = 'pending', \
      lease_token = NULL, lease_until = NULL, worker = NULL, ",
     append_lease_error!("' (the worker crashed or stopped responding); requeued'"),
-    " WHERE state = 'running' AND lease_until < ",
+    " WHERE lease_until < ",
     now_ms!(),
-    " ORDER BY lease_until LIMIT ?"
+    " AND state = 'running' ORDER BY lease_until LIMIT ?"
 );
 
 /// Counts by queue and state for `n` queues (bound twice: jobs, then
@@ -249,7 +268,7 @@ pub(super) const JOB: &str = concat!(
 pub(super) const DEAD_LIST_ALL: &str = concat!(
     "SELECT ",
     info_columns!(),
-    " FROM asynctasq_jobs WHERE state = 'dead' \
+    " FROM asynctasq_jobs WHERE failed_at IS NOT NULL AND state = 'dead' \
      ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
 );
 
@@ -257,7 +276,7 @@ pub(super) const DEAD_LIST_ALL: &str = concat!(
 pub(super) const DEAD_LIST_QUEUE: &str = concat!(
     "SELECT ",
     info_columns!(),
-    " FROM asynctasq_jobs WHERE state = 'dead' AND queue = ? \
+    " FROM asynctasq_jobs WHERE queue = ? AND failed_at IS NOT NULL AND state = 'dead' \
      ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
 );
 

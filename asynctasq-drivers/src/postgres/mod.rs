@@ -4,22 +4,26 @@
 //!
 //! Jobs live in one table, `asynctasq_jobs`, with paused queues in
 //! `asynctasq_queues` (see [`migrate`](asynctasq_core::Driver::migrate) and
-//! `docs/drivers.md` for the schema). A job is `pending` (ready or scheduled,
+//! `docs/drivers.md` for the schema and the claim statement). A job is `pending` (ready or scheduled,
 //! told apart by `run_at`), `running` (leased, with a random fencing token
 //! and a deadline) or `dead`; completed jobs are deleted.
 //!
 //! - **Claims** are one statement: find the due jobs of the unpaused queues
 //!   in priority order with `FOR UPDATE SKIP LOCKED` and mark them running,
-//!   returning them (see [`sql`]'s `CLAIM` for why it first walks the
-//!   priority levels). Concurrent workers never wait on each other's rows.
+//!   returning them. It first walks the priority levels of each queue (one
+//!   index probe per level) and scans only the levels whose first job is
+//!   due, so a backlog of scheduled jobs is never read. Concurrent workers
+//!   never wait on each other's rows.
 //! - **Acks** (complete, release, extend) take whole batches as arrays and
 //!   apply only to rows still running under the receipt's token.
 //! - **Wake-ups** use `LISTEN/NOTIFY`: an insert trigger notifies on commit,
 //!   so a job inserted in a transaction wakes workers only once it is
-//!   visible (transactional enqueue is correct by construction). See
-//!   [`listen`] for reconnection. Waits are bounded by the next scheduled
-//!   job and by the worker's own idle timeout, so a lost notification costs
-//!   latency, never a job.
+//!   visible (transactional enqueue is correct by construction). One
+//!   listening connection per driver fans notifications out to its waiters;
+//!   when it drops, every waiter returns (so workers claim again) and it
+//!   reconnects. Waits are bounded by the next scheduled job and by the
+//!   worker's own idle timeout, so a lost notification costs latency, never
+//!   a job.
 //! - **Time** is the database's clock, so leases mean the same on every host.
 //! - **Connection loss** (a killed backend, a server restart) fails the
 //!   statements in flight; the pool replaces dead connections, the worker

@@ -21,6 +21,9 @@ pub mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteDriver;
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod txn;
+
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "redis")]

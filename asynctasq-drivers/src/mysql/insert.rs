@@ -50,6 +50,19 @@ pub struct MySqlStatement<'a> {
 }
 
 impl MySqlStatement<'_> {
+    /// The statement for a caller's sea-orm transaction.
+    pub fn to_sea_orm(&self) -> sea_orm::Statement {
+        use sea_orm::Value;
+        let values = self.params.iter().map(|param| match *param {
+            MySqlParam::Bytes(b) => Value::from(b.to_vec()),
+            MySqlParam::Text(t) => Value::from(t),
+            MySqlParam::SmallInt(n) => Value::from(n),
+            MySqlParam::Int(n) => Value::from(n),
+            MySqlParam::BigInt(n) => Value::from(n),
+        });
+        sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::MySql, self.sql.clone(), values)
+    }
+
     /// The statement with its values bound, ready for an sqlx executor.
     pub fn query(&self) -> Query<'_, MySql, MySqlArguments> {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql.as_str()));

@@ -523,6 +523,20 @@ impl Driver for MySqlDriver {
         Ok(())
     }
 
+    /// Inserts in the caller's transaction. Workers find the jobs at their
+    /// next poll after the commit (MySQL has no commit notifications); call
+    /// [`notify_enqueued`](MySqlDriver::notify_enqueued) after the commit to
+    /// wake this process's workers at once.
+    async fn enqueue_in(&self, txn: &sea_orm::DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
+        let insert = MySqlInsert::new(jobs);
+        let statements: Vec<_> = insert
+            .statements()
+            .iter()
+            .map(MySqlStatement::to_sea_orm)
+            .collect();
+        crate::txn::execute_in(txn, NAME, sea_orm::DbBackend::MySql, statements).await
+    }
+
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
         let max = params.max.min(MAX_CLAIM);
         if max == 0 || params.queues.is_empty() {

@@ -139,4 +139,42 @@ impl<'a> PgInsert<'a> {
         let done = self.query().execute(executor).await.map_err(db_err)?;
         Ok(done.rows_affected())
     }
+
+    /// The batch as sea-orm statements (multi-row `VALUES`, at most 1,000
+    /// rows each), for a caller's sea-orm transaction. The insert trigger
+    /// sends the wake-ups, which Postgres delivers on commit.
+    pub fn sea_orm_statements(&self) -> Vec<sea_orm::Statement> {
+        use sea_orm::Value;
+        const ROWS: usize = 1000;
+        (0..self.len())
+            .step_by(ROWS)
+            .map(|start| {
+                let end = (start + ROWS).min(self.len());
+                let mut sql = String::from(
+                    "INSERT INTO asynctasq_jobs (id, task, queue, priority, run_at, max_attempts, payload) VALUES ",
+                );
+                let mut values = Vec::with_capacity((end - start) * 7);
+                for (row, i) in (start..end).enumerate() {
+                    let p = row * 7;
+                    if row > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7
+                    ));
+                    values.extend([
+                        Value::from(self.ids[i]),
+                        Value::from(self.tasks[i]),
+                        Value::from(self.queues[i]),
+                        Value::from(self.priorities[i]),
+                        Value::from(self.run_ats[i]),
+                        Value::from(self.max_attempts[i]),
+                        Value::from(self.payloads[i].to_vec()),
+                    ]);
+                }
+                sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
+            })
+            .collect()
+    }
 }

@@ -372,6 +372,11 @@ impl Driver for PgDriver {
         Ok(())
     }
 
+    async fn enqueue_in(&self, txn: &sea_orm::DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
+        let statements = PgInsert::new(jobs).sea_orm_statements();
+        crate::txn::execute_in(txn, NAME, sea_orm::DbBackend::Postgres, statements).await
+    }
+
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
         if params.max == 0 || params.queues.is_empty() {
             return Ok(Vec::new());

@@ -21,11 +21,18 @@ async fn sigkill_in_the_middle_of_10000_redis_jobs_loses_nothing() {
     sigkill_mid_run_loses_nothing(scratch, 10_000, 3000).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_the_middle_of_10000_postgres_jobs_loses_nothing() {
+    let url = support::postgres_database("asynctasq_crash_test").await;
+    let scratch = Scratch::with_url(tempfile::tempdir().unwrap(), url);
+    sigkill_mid_run_loses_nothing(scratch, 10_000, 3000).await;
+}
+
 /// Dispatches `total` jobs, SIGKILLs the worker once `kill_after` are done,
 /// lets a second worker finish, and checks that every job completed.
 async fn sigkill_mid_run_loses_nothing(scratch: Scratch, total: u64, kill_after: usize) {
     let client = scratch.client().await;
-    let queue = "crash";
+    let queue = &format!("crash-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     for chunk in (0..total).collect::<Vec<_>>().chunks(1000) {
         let jobs = chunk
             .iter()

@@ -3,13 +3,16 @@
 //! A driver crate runs it with one line in a test file, given an async
 //! factory that returns a migrated driver:
 //!
-//! ```ignore-but-compiled-in-driver-crates
+//! ```text
+//! // tests/my_driver_conformance.rs
 //! async fn driver() -> std::sync::Arc<dyn asynctasq_core::Driver> { /* connect + migrate */ }
 //! asynctasq_core::conformance_tests!(driver);
 //! ```
 //!
-//! Every case uses its own, randomly named queues, so cases run in parallel
-//! against one shared database. Areas: [`claims`] (ordering, delays, batches,
+//! (`asynctasq-drivers/tests/*_conformance.rs` are complete examples.)
+//!
+//! Every case uses its own, randomly named queues and checks jobs rather
+//! than global counts, so cases run in parallel against one shared database. Areas: [`claims`] (ordering, delays, batches,
 //! pause/resume, concurrency), [`acks`] (complete, retry, bury, release,
 //! fencing), [`leases`] (extend, expiry, rescue), [`admin`] (stats, lookup,
 //! dead-letter, purge), [`wakeups`] and [`worker`] (the full worker runtime

@@ -260,14 +260,14 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
     }
 }
 
-/// `(&::asynctasq::__private::Arg::<T>::new())`, spanned at the argument's
+/// `(&&::asynctasq::__private::Arg::<T>::new())`, spanned at the argument's
 /// type: method calls on it resolve, by autoref specialization, to the model
 /// reference codecs for sea-orm models (and `Option`/`Vec` of them) or to the
 /// serde codec for anything else. A type that is neither is reported there.
 fn codec(arg: &TaskArg) -> Codec {
     let ty = &arg.ty;
     let (first, last) = first_last(ty.to_token_stream(), ty.span());
-    let open = quote_spanned!(first=> &::asynctasq::__private::Arg::<);
+    let open = quote_spanned!(first=> &&::asynctasq::__private::Arg::<);
     let close = quote_spanned!(last=> >::new());
     Codec {
         marker: quote!((#open #ty #close)),

@@ -24,7 +24,18 @@ async fn oversized_payloads_are_refused_and_nothing_is_stored() {
         }
         other => panic!("unexpected error {other:?}"),
     }
-    assert!(error.to_string().contains("exceeds the limit of 1024 bytes"), "{error}");
-    assert!(client.driver().stats(None).await.unwrap().is_empty(), "something was stored");
-    store_blob("small".into()).dispatch_with(&client).await.unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains("exceeds the limit of 1024 bytes"),
+        "{error}"
+    );
+    assert!(
+        client.driver().stats(None).await.unwrap().is_empty(),
+        "something was stored"
+    );
+    store_blob("small".into())
+        .dispatch_with(&client)
+        .await
+        .unwrap();
 }

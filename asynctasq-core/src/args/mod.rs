@@ -2,7 +2,10 @@
 //!
 //! The code `#[task]` generates encodes and decodes every argument through
 //! the marker [`Arg<T>`], with *autoref specialization*: the method call
-//! `(&Arg::<T>::new()).encode(..)` resolves at compile time to
+//! `(&&Arg::<T>::new()).encode(..)` resolves at compile time to the first
+//! codec whose bounds hold, in this order (the model codecs are implemented
+//! on `&Arg<T>`, so their `&self` is `&&Arg<T>` and they are tried before
+//! the serde codec, implemented on `Arg<T>`):
 //!
 //! - [`ModelArg`] when `T` is a sea-orm model: the model travels as a
 //!   reference `{orm, class, pk}` and the worker re-fetches it;

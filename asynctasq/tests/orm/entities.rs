@@ -1,8 +1,9 @@
 //! Entities of the model-argument tests: every kind of primary key.
 
+/// Derives serde too: a model that could travel whole must still travel as a reference.
 pub mod user {
     use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "users")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

@@ -280,4 +280,44 @@ mod tests {
             Err(TaskFailure::retryable("flaky"))
         );
     }
+
+    fn nothing(_: JobContext) -> HandlerFuture {
+        Box::pin(async { Ok(()) })
+    }
+
+    static FIRST: TaskRegistration = TaskRegistration {
+        name: "send_email",
+        location: "src/mail.rs:10",
+        handler: nothing,
+    };
+    static SECOND: TaskRegistration = TaskRegistration {
+        name: "send_email",
+        location: "src/legacy.rs:42",
+        handler: nothing,
+    };
+
+    #[test]
+    fn duplicate_names_are_refused_with_both_locations() {
+        let error = Registry::from_registrations([&FIRST, &SECOND])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("two tasks are named `send_email`"),
+            "{error}"
+        );
+        assert!(
+            error.contains("src/mail.rs:10") && error.contains("src/legacy.rs:42"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_empty_registry_explains_the_linking_trap() {
+        let error = Registry::from_registrations([]).unwrap_err().to_string();
+        assert!(error.contains("no tasks are registered"), "{error}");
+        assert!(error.contains("use my_tasks as _;"), "{error}");
+        let one = Registry::from_registrations([&FIRST]).unwrap();
+        assert_eq!(one.names(), vec!["send_email"]);
+        assert!(one.get("send_email").is_some() && one.get("other").is_none());
+    }
 }

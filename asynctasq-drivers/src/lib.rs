@@ -4,6 +4,8 @@
 //! |---|---|---|
 //! | [`MemoryDriver`] | `memory` | `memory://` |
 //! | [`SqliteDriver`] | `sqlite` | `sqlite://path/to/file.db` |
+//! | [`PgDriver`] | `postgres` | `postgres://user:pass@host/db` |
+//! | [`MySqlDriver`] | `mysql` | `mysql://user:pass@host/db` (MariaDB: `mariadb://…`) |
 //! | [`RedisDriver`] | `redis` | `redis://host:6379/0?prefix=app`, `rediss://…`, `redis+cluster://h1:7000,h2:7001` |
 //!
 //! Each driver registers its URL schemes with [`asynctasq_core::connect`], so
@@ -19,7 +21,23 @@ pub mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteDriver;
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod txn;
+
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisDriver;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::PgDriver;
+
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlDriver;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql_common;

@@ -151,6 +151,7 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
         #(#builder_attrs)*
         #builder_lints
         #[allow(dead_code)] // a task is reachable through the worker's registry
+        #[allow(clippy::too_many_arguments)] // it mirrors the task's own signature
         #vis fn #ident(#(#builder_params),*) -> #p::PendingDispatch<#ident> {
             #p::PendingDispatch::new(#ident { #(#fields),* })
         }

@@ -4,13 +4,15 @@
 //! Uses the database `asynctasq_orm_test` on 127.0.0.1:5432 (created if
 //! missing) and its schema `asynctasq_orm` for the test tables.
 
+#![cfg(feature = "postgres")]
+
 mod orm;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asynctasq::Client;
-use asynctasq::drivers::MemoryDriver;
+use asynctasq::drivers::PgDriver;
 use asynctasq::task;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 
@@ -20,6 +22,7 @@ const DATABASE: &str = "asynctasq_orm_test";
 /// The tables are created once per test process (concurrent `CREATE … IF NOT
 /// EXISTS` statements can collide in Postgres's catalog).
 static SCHEMA: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+static JOBS_SCHEMA: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 static DATABASE_CREATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
 async fn setup() -> (DatabaseConnection, Client) {
@@ -61,7 +64,12 @@ async fn setup() -> (DatabaseConnection, Client) {
             orm::create_tables(&db).await;
         })
         .await;
-    (db, Client::new(Arc::new(MemoryDriver::new())))
+    // Jobs in the same database, on the same pool: dispatch_in shares the app's transactions.
+    let driver = PgDriver::from_pool(db.get_postgres_connection_pool().clone());
+    JOBS_SCHEMA
+        .get_or_init(|| async { asynctasq::Driver::migrate(&driver).await.expect("migrate") })
+        .await;
+    (db, Client::new(Arc::new(driver)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,6 +100,24 @@ async fn vec_with_a_missing_row_fails() {
 async fn wrong_class_is_refused() {
     let (db, client) = setup().await;
     orm::wrong_class_is_refused(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_in_exists_once_the_transaction_commits() {
+    let (db, client) = setup().await;
+    orm::dispatch_in_exists_once_the_transaction_commits(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_in_vanishes_with_a_rollback() {
+    let (db, client) = setup().await;
+    orm::dispatch_in_vanishes_with_a_rollback(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_in_vanishes_when_the_transaction_is_dropped() {
+    let (db, client) = setup().await;
+    orm::dispatch_in_vanishes_when_the_transaction_is_dropped(&db, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,65 +88,19 @@ async fn schema_qualified_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_in_exists_once_the_transaction_commits() {
     let (_dir, db, client) = setup().await;
-    let run = orm::run_id("commit");
-    let txn = db.begin().await.unwrap();
-    let user = orm::insert_user(&txn, "Committed").await;
-    let id = orm::greet(run.clone(), user)
-        .on_queue(&run)
-        .dispatch_in_with(&client, &txn)
-        .await
-        .unwrap();
-    assert!(
-        client.driver().job(id).await.unwrap().is_none(),
-        "visible before commit"
-    );
-    txn.commit().await.unwrap();
-    assert!(
-        client.driver().job(id).await.unwrap().is_some(),
-        "missing after commit"
-    );
-    let report = orm::drain(&client, &db, &run).await;
-    assert_eq!(report.completed, 1);
-    assert_eq!(orm::seen(&run), vec!["Committed".to_string()]);
+    orm::dispatch_in_exists_once_the_transaction_commits(&db, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_in_vanishes_with_a_rollback() {
     let (_dir, db, client) = setup().await;
-    let run = orm::run_id("rollback");
-    let txn = db.begin().await.unwrap();
-    let user = orm::insert_user(&txn, "Rolled back").await;
-    let id = orm::greet(run.clone(), user.clone())
-        .on_queue(&run)
-        .dispatch_in_with(&client, &txn)
-        .await
-        .unwrap();
-    txn.rollback().await.unwrap();
-    assert!(client.driver().job(id).await.unwrap().is_none());
-    use sea_orm::EntityTrait;
-    let gone = orm::entities::user::Entity::find_by_id(user.id)
-        .one(&db)
-        .await
-        .unwrap();
-    assert!(gone.is_none(), "the business row rolled back too");
-    assert_eq!(orm::drain(&client, &db, &run).await.claimed, 0);
+    orm::dispatch_in_vanishes_with_a_rollback(&db, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_in_vanishes_when_the_transaction_is_dropped() {
     let (_dir, db, client) = setup().await;
-    let run = orm::run_id("drop");
-    let id = {
-        let txn = db.begin().await.unwrap();
-        let user = orm::insert_user(&txn, "Dropped").await;
-        orm::greet(run.clone(), user)
-            .on_queue(&run)
-            .dispatch_in_with(&client, &txn)
-            .await
-            .unwrap()
-    };
-    assert!(client.driver().job(id).await.unwrap().is_none());
-    assert_eq!(orm::drain(&client, &db, &run).await.claimed, 0);
+    orm::dispatch_in_vanishes_when_the_transaction_is_dropped(&db, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,18 +208,15 @@ mod tests {
             age: 36,
         };
         let map = args_map(vec![
-            ("user", (&Arg::<User>::new()).encode("user", &user).unwrap()),
-            ("n", (&Arg::<u64>::new()).encode("n", &7).unwrap()),
+            ("user", Arg::<User>::new().encode("user", &user).unwrap()),
+            ("n", Arg::<u64>::new().encode("n", &7).unwrap()),
         ]);
         let ctx = ctx(map);
-        assert_eq!(
-            (&Arg::<User>::new()).decode(&ctx, "user").await.unwrap(),
-            user
-        );
-        assert_eq!((&Arg::<u64>::new()).decode(&ctx, "n").await.unwrap(), 7);
-        let later = (&Arg::<Option<String>>::new()).decode(&ctx, "later").await;
+        assert_eq!(Arg::<User>::new().decode(&ctx, "user").await.unwrap(), user);
+        assert_eq!(Arg::<u64>::new().decode(&ctx, "n").await.unwrap(), 7);
+        let later = Arg::<Option<String>>::new().decode(&ctx, "later").await;
         assert_eq!(later.unwrap(), None);
-        let missing = (&Arg::<String>::new())
+        let missing = Arg::<String>::new()
             .decode(&ctx, "later")
             .await
             .unwrap_err();
@@ -228,7 +225,7 @@ mod tests {
             "argument `later` cannot be decoded: missing from the payload"
         );
         assert!(missing.into_failure().permanent);
-        let wrong = (&Arg::<User>::new()).decode(&ctx, "n").await.unwrap_err();
+        let wrong = Arg::<User>::new().decode(&ctx, "n").await.unwrap_err();
         assert!(
             wrong
                 .to_string()
@@ -236,6 +233,6 @@ mod tests {
             "{wrong}"
         );
         let not_a_map = self::ctx(rmpv::Value::from(3));
-        assert!((&Arg::<u8>::new()).decode(&not_a_map, "n").await.is_err());
+        assert!(Arg::<u8>::new().decode(&not_a_map, "n").await.is_err());
     }
 }

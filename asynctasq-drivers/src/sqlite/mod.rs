@@ -63,7 +63,7 @@ use asynctasq_core::{
     AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
     JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
 };
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use sea_orm::{DatabaseTransaction, DbBackend, Statement, Value};
 
 use wake::{Shared, Watchers};
 
@@ -425,16 +425,9 @@ impl Driver for SqliteDriver {
     }
 
     async fn enqueue_in(&self, txn: &DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
-        let backend = txn.get_database_backend();
-        if backend != DbBackend::Sqlite {
-            return Err(Error::Config(format!(
-                "dispatch_in was given a {backend:?} transaction, but the jobs are stored in SQLite; \
-                 the transaction must be on the jobs database"
-            )));
-        }
         let now = now_ms();
         let mut rest = jobs;
-        for size in sql::insert_chunks(jobs.len()) {
+        let statements = sql::insert_chunks(jobs.len()).map(|size| {
             let (chunk, tail) = rest.split_at(size);
             rest = tail;
             let values = chunk.iter().flat_map(|job| {
@@ -449,17 +442,10 @@ impl Driver for SqliteDriver {
                     Value::from(now),
                 ]
             });
-            let statement = Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                sql::insert(size).to_string(),
-                values,
-            );
-            txn.execute_raw(statement)
-                .await
-                .map_err(|e| Error::driver(NAME, e))?;
-        }
-        // Workers in this process and others see the commit through `PRAGMA data_version`.
-        Ok(())
+            Statement::from_sql_and_values(DbBackend::Sqlite, sql::insert(size).to_string(), values)
+        });
+        // Workers see the commit through `PRAGMA data_version`, in this process and others.
+        crate::txn::execute_in(txn, NAME, DbBackend::Sqlite, statements).await
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {

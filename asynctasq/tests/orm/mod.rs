@@ -11,7 +11,9 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use asynctasq::{Client, JobId, JobState, Worker, WorkerReport, task};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait,
+};
 
 use entities::{account, document, membership, tag, user};
 
@@ -44,6 +46,7 @@ pub fn fresh_id() -> i32 {
 }
 
 #[task(queue = "orm", max_attempts = 2, retry = "fixed", retry_delay = "50ms")]
+#[allow(clippy::too_many_arguments)]
 async fn every_key(
     run: String,
     user: user::Model,
@@ -353,4 +356,70 @@ pub async fn schema_qualified_table(db: &DatabaseConnection, client: &Client) {
     let report = drain(client, db, &run).await;
     assert_eq!(report.completed, 1, "{report:?}");
     assert_eq!(seen(&run), vec![format!("{account:?}")]);
+}
+
+/// A job dispatched in a transaction is invisible until the commit, then runs.
+pub async fn dispatch_in_exists_once_the_transaction_commits(
+    db: &DatabaseConnection,
+    client: &Client,
+) {
+    let run = run_id("commit");
+    let txn = db.begin().await.unwrap();
+    let user = insert_user(&txn, "Committed").await;
+    let id = greet(run.clone(), user)
+        .on_queue(&run)
+        .dispatch_in_with(client, &txn)
+        .await
+        .unwrap();
+    assert!(
+        client.driver().job(id).await.unwrap().is_none(),
+        "visible before commit"
+    );
+    txn.commit().await.unwrap();
+    assert!(
+        client.driver().job(id).await.unwrap().is_some(),
+        "missing after commit"
+    );
+    let report = drain(client, db, &run).await;
+    assert_eq!(report.completed, 1);
+    assert_eq!(seen(&run), vec!["Committed".to_string()]);
+}
+
+/// A rollback removes the job with the business row.
+pub async fn dispatch_in_vanishes_with_a_rollback(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("rollback");
+    let txn = db.begin().await.unwrap();
+    let user = insert_user(&txn, "Rolled back").await;
+    let id = greet(run.clone(), user.clone())
+        .on_queue(&run)
+        .dispatch_in_with(client, &txn)
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+    assert!(client.driver().job(id).await.unwrap().is_none());
+    let gone = entities::user::Entity::find_by_id(user.id)
+        .one(db)
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "the business row rolled back too");
+    assert_eq!(drain(client, db, &run).await.claimed, 0);
+}
+
+/// Dropping the transaction without a commit removes the job too.
+pub async fn dispatch_in_vanishes_when_the_transaction_is_dropped(
+    db: &DatabaseConnection,
+    client: &Client,
+) {
+    let run = run_id("drop");
+    let id = {
+        let txn = db.begin().await.unwrap();
+        let user = insert_user(&txn, "Dropped").await;
+        greet(run.clone(), user)
+            .on_queue(&run)
+            .dispatch_in_with(client, &txn)
+            .await
+            .unwrap()
+    };
+    assert!(client.driver().job(id).await.unwrap().is_none());
+    assert_eq!(drain(client, db, &run).await.claimed, 0);
 }

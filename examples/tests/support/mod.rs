@@ -21,6 +21,12 @@ impl Scratch {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        Self::with_url(dir, url)
+    }
+
+    /// Jobs in the backend at `url` (which the test keeps to itself, e.g. with
+    /// a unique Redis key prefix); logs in a temp directory.
+    pub fn with_url(dir: tempfile::TempDir, url: String) -> Self {
         let log = dir.path().join("done.log").display().to_string();
         Scratch { dir, url, log }
     }
@@ -138,4 +144,26 @@ pub async fn stats(client: &Client, queue: &str) -> QueueStats {
         .into_iter()
         .find(|s| s.queue == queue)
         .unwrap_or_default()
+}
+
+/// The URL of a Postgres database on 127.0.0.1:5432, created if missing.
+pub async fn postgres_database(name: &str) -> String {
+    let server = "postgres://postgres@127.0.0.1:5432";
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres"))
+        .await
+        .expect("Postgres on 127.0.0.1:5432 must be running (the test command starts it)");
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&admin)
+        .await
+        .expect("query pg_database");
+    if exists.is_none() {
+        // A concurrent run may create it first; connecting below tells.
+        let create = format!("CREATE DATABASE {name}");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(create))
+            .execute(&admin)
+            .await;
+    }
+    admin.close().await;
+    format!("{server}/{name}")
 }

@@ -1,0 +1,78 @@
+//! Decoding result rows into core types.
+
+use sqlx::Row;
+use sqlx::mysql::MySqlRow;
+use uuid::Uuid;
+
+use asynctasq_core::job::from_millis;
+use asynctasq_core::{ClaimedJob, Error, JobId, JobInfo, Receipt, Result};
+
+use super::db_err;
+use crate::sql_common::{non_negative, parse_errors, state_from_str};
+
+/// A job read by a claim, before it is marked running.
+pub(super) struct Candidate {
+    pub(super) id: JobId,
+    pub(super) task: String,
+    pub(super) queue: String,
+    pub(super) run_at: i64,
+    pub(super) attempt: i32,
+    pub(super) max_attempts: i32,
+    pub(super) payload: Vec<u8>,
+}
+
+impl Candidate {
+    /// The job as claimed under `token` (the claim adds one attempt).
+    pub(super) fn claimed(self, token: i64) -> ClaimedJob {
+        ClaimedJob {
+            receipt: Receipt { id: self.id, token },
+            task: self.task,
+            queue: self.queue,
+            attempt: non_negative(i64::from(self.attempt) + 1) as u32,
+            max_attempts: non_negative(self.max_attempts.into()) as u32,
+            payload: self.payload,
+        }
+    }
+}
+
+/// The 16 bytes of a `BINARY(16)` id.
+pub(super) fn job_id(bytes: &[u8]) -> Result<JobId> {
+    Uuid::from_slice(bytes)
+        .map(JobId)
+        .map_err(|e| Error::driver("mysql", format!("malformed job id in asynctasq_jobs: {e}")))
+}
+
+/// A row of [`super::sql::CLAIM_LEVEL`].
+pub(super) fn candidate(row: &MySqlRow) -> Result<Candidate> {
+    let id: Vec<u8> = row.try_get(0).map_err(db_err)?;
+    Ok(Candidate {
+        id: job_id(&id)?,
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        run_at: row.try_get(4).map_err(db_err)?,
+        attempt: row.try_get(5).map_err(db_err)?,
+        max_attempts: row.try_get(6).map_err(db_err)?,
+        payload: row.try_get(7).map_err(db_err)?,
+    })
+}
+
+/// A row of the `info_columns!` of [`super::sql`].
+pub(super) fn info(row: &MySqlRow) -> Result<JobInfo> {
+    let id: Vec<u8> = row.try_get(0).map_err(db_err)?;
+    let state: String = row.try_get(3).map_err(db_err)?;
+    let attempt: i32 = row.try_get(4).map_err(db_err)?;
+    let max_attempts: i32 = row.try_get(5).map_err(db_err)?;
+    let errors: String = row.try_get(9).map_err(db_err)?;
+    Ok(JobInfo {
+        id: job_id(&id)?,
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        state: state_from_str("mysql", &state)?,
+        attempt: non_negative(attempt.into()) as u32,
+        max_attempts: non_negative(max_attempts.into()) as u32,
+        priority: row.try_get(6).map_err(db_err)?,
+        run_at: from_millis(row.try_get(7).map_err(db_err)?),
+        created_at: from_millis(row.try_get(8).map_err(db_err)?),
+        errors: parse_errors(&errors),
+    })
+}

@@ -1,0 +1,657 @@
+//! The Postgres driver: `postgres://user:password@host:5432/database`.
+//!
+//! # Design
+//!
+//! Jobs live in one table, `asynctasq_jobs`, with paused queues in
+//! `asynctasq_queues` (see [`migrate`](asynctasq_core::Driver::migrate) and
+//! `docs/drivers.md` for the schema and the claim statement). A job is `pending` (ready or scheduled,
+//! told apart by `run_at`), `running` (leased, with a random fencing token
+//! and a deadline) or `dead`; completed jobs are deleted.
+//!
+//! - **Claims** are one statement: find the due jobs of the unpaused queues
+//!   in priority order with `FOR UPDATE SKIP LOCKED` and mark them running,
+//!   returning them. It first walks the priority levels of each queue (one
+//!   index probe per level) and scans only the levels whose first job is
+//!   due, so a backlog of scheduled jobs is never read. Concurrent workers
+//!   never wait on each other's rows.
+//! - **Acks** (complete, release, extend) take whole batches as arrays and
+//!   apply only to rows still running under the receipt's token.
+//! - **Wake-ups** use `LISTEN/NOTIFY`: an insert trigger notifies on commit,
+//!   so a job inserted in a transaction wakes workers only once it is
+//!   visible (transactional enqueue is correct by construction). One
+//!   listening connection per driver fans notifications out to its waiters;
+//!   when it drops, every waiter returns (so workers claim again) and it
+//!   reconnects. Waits are bounded by the next scheduled job and by the
+//!   worker's own idle timeout, so a lost notification costs latency, never
+//!   a job.
+//! - **Time** is the database's clock, so leases mean the same on every host.
+//! - **Connection loss** (a killed backend, a server restart) fails the
+//!   statements in flight; the pool replaces dead connections, the worker
+//!   retries its claims and acks, and a claim whose answer was lost is
+//!   rescued when its lease expires. Nothing is lost; delivery is
+//!   at-least-once.
+//!
+//! The insert of a batch is a reusable statement, [`PgInsert`], for
+//! transactional enqueue on the application's own transaction.
+
+mod insert;
+mod listen;
+mod rows;
+mod schema;
+mod sql;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use asynctasq_core::job::{from_millis, to_millis};
+use asynctasq_core::{
+    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
+    JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+};
+
+use crate::sql_common::Wake;
+use crate::sql_common::{
+    error_json, non_negative, parse_bool, parse_option, redact_url, split_url,
+};
+pub use insert::PgInsert;
+use listen::Hub;
+
+/// The driver's name in logs and errors.
+const NAME: &str = "postgres";
+
+/// Most expired leases handled by one rescue statement.
+const RESCUE_BATCH: i64 = 1000;
+
+/// Longest pause of a waiter that keeps finding due jobs it cannot claim
+/// (rows locked by someone else's open transaction).
+const MAX_SPIN_PAUSE: Duration = Duration::from_secs(1);
+
+fn db_err(e: sqlx::Error) -> Error {
+    Error::driver(NAME, e)
+}
+
+/// How to reach Postgres and how the driver behaves.
+///
+/// Every field can also be set from the URL's query string, next to the
+/// usual libpq-style parameters (`sslmode`, `application_name`, ...):
+/// `postgres://app@db/jobs?max_connections=20&listen=false&poll_interval=500ms`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    /// The connection URL (`postgres://` or `postgresql://`).
+    pub url: String,
+    /// Most connections in the driver's pool (default 10). The listener
+    /// uses one more, outside the pool.
+    pub max_connections: u32,
+    /// Connections kept open when idle (default 0).
+    pub min_connections: u32,
+    /// How long a statement waits for a free connection (default 10 s).
+    pub acquire_timeout: Duration,
+    /// `application_name` of the driver's sessions, to find them in
+    /// `pg_stat_activity` (default `asynctasq`; an `application_name` in
+    /// the URL wins).
+    pub application_name: String,
+    /// Wake idle workers with `LISTEN/NOTIFY` (default `true`). Turn it off
+    /// behind a transaction-pooling proxy (PgBouncer in transaction mode),
+    /// where `LISTEN` does not work; workers then poll.
+    pub listen: bool,
+    /// How often an idle worker looks for new jobs when it cannot rely on
+    /// notifications: `listen` is off or the listener is reconnecting
+    /// (default 1 s).
+    pub poll_interval: Duration,
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("application_name", &self.application_name)
+            .field("listen", &self.listen)
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
+/// URL query parameters that configure the driver rather than the session.
+const URL_OPTIONS: &[&str] = &[
+    "max_connections",
+    "min_connections",
+    "acquire_timeout",
+    "listen",
+    "poll_interval",
+];
+
+impl PgConfig {
+    /// Defaults for `url`, without reading its query string.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgConfig {
+            url: url.into(),
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(10),
+            application_name: "asynctasq".to_string(),
+            listen: true,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Defaults overridden by the driver options in `url`'s query string
+    /// (see [`PgConfig`]); the options are removed from [`url`](Self::url).
+    ///
+    /// ```
+    /// use asynctasq_drivers::postgres::PgConfig;
+    ///
+    /// let config = PgConfig::from_url("postgres://app@db/jobs?sslmode=require&max_connections=4")?;
+    /// assert_eq!(config.max_connections, 4);
+    /// assert_eq!(config.url, "postgres://app@db/jobs?sslmode=require");
+    /// # Ok::<(), asynctasq_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        let split = split_url(url, URL_OPTIONS);
+        let mut config = PgConfig::new(split.database_url);
+        for (key, value) in &split.options {
+            let number = |v: &str| v.parse::<u32>().map_err(|e| e.to_string());
+            match key.as_str() {
+                "max_connections" => {
+                    config.max_connections = parse_option(NAME, key, value, number)?
+                }
+                "min_connections" => {
+                    config.min_connections = parse_option(NAME, key, value, number)?
+                }
+                "acquire_timeout" => {
+                    config.acquire_timeout =
+                        parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
+                }
+                "listen" => config.listen = parse_option(NAME, key, value, parse_bool)?,
+                "poll_interval" => {
+                    config.poll_interval =
+                        parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
+                }
+                _ => {}
+            }
+        }
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.max_connections == 0 {
+            return Err(Error::Config(
+                "postgres max_connections must be at least 1".into(),
+            ));
+        }
+        if self.poll_interval < Duration::from_millis(10) {
+            return Err(Error::Config(
+                "postgres poll_interval must be at least 10ms".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The Postgres driver. Cheap to clone; clones share the pool and listener.
+///
+/// ```no_run
+/// # async fn run() -> asynctasq_core::Result<()> {
+/// use asynctasq_core::Driver;
+/// use asynctasq_drivers::PgDriver;
+///
+/// let driver = PgDriver::connect("postgres://postgres@127.0.0.1/app").await?;
+/// driver.migrate().await?;
+/// # Ok(()) }
+/// ```
+///
+/// To share the pool of a sea-orm `DatabaseConnection`, pass
+/// `db.get_postgres_connection_pool().clone()` to [`PgDriver::from_pool`].
+#[derive(Clone)]
+pub struct PgDriver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    hub: Hub,
+    poll_interval: Duration,
+    /// Consecutive waits that found due jobs at once (see `wait`).
+    spins: AtomicU32,
+    /// Where the driver connects, password redacted.
+    target: String,
+}
+
+impl fmt::Debug for PgDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgDriver")
+            .field("target", &self.inner.target)
+            .field("listening", &self.inner.hub.is_listening())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgDriver {
+    /// Connects to `url` (options in its query string: see [`PgConfig`]).
+    /// Fails at once when the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(&PgConfig::from_url(url)?).await
+    }
+
+    /// Connects with an explicit configuration.
+    pub async fn connect_with(config: &PgConfig) -> Result<Self> {
+        config.validate()?;
+        let target = redact_url(&config.url);
+        let mut options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| Error::Config(format!("invalid postgres url `{target}`: {e}")))?;
+        if options.get_application_name().is_none() {
+            options = options.application_name(&config.application_name);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
+        Ok(Self::build(pool, config, target))
+    }
+
+    /// A driver over an existing pool, e.g. the one of a sea-orm
+    /// `DatabaseConnection` (`db.get_postgres_connection_pool().clone()`),
+    /// with default settings. The listener opens one extra connection with
+    /// the pool's connect options.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self::from_pool_with(pool, &PgConfig::new(""))
+    }
+
+    /// Like [`from_pool`](Self::from_pool), taking `listen` and
+    /// `poll_interval` from `config` (its URL and pool settings are ignored).
+    pub fn from_pool_with(pool: PgPool, config: &PgConfig) -> Self {
+        let options = pool.connect_options();
+        let target = format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        Self::build(pool, config, target)
+    }
+
+    fn build(pool: PgPool, config: &PgConfig, target: String) -> Self {
+        let listen_options = config.listen.then(|| (*pool.connect_options()).clone());
+        PgDriver {
+            inner: Arc::new(Inner {
+                hub: Hub::new(listen_options),
+                poll_interval: config.poll_interval.max(Duration::from_millis(10)),
+                spins: AtomicU32::new(0),
+                target,
+                pool,
+            }),
+        }
+    }
+
+    /// The driver's connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    fn pool_ref(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Runs a statement returning `(moved, queues woken)` and returns `moved`.
+    async fn moved(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<u64> {
+        let row = query.fetch_one(self.pool_ref()).await.map_err(db_err)?;
+        let moved: i64 = row.try_get(0).map_err(db_err)?;
+        Ok(non_negative(moved))
+    }
+
+    /// Tells this process's waiters about new jobs when notifications are
+    /// not arriving (listening off or reconnecting). Other processes find
+    /// them by polling.
+    fn wake_locally(&self, jobs: &[NewJob]) {
+        if self.inner.hub.is_listening() {
+            return;
+        }
+        for job in jobs {
+            self.inner.hub.publish(Wake::Due {
+                queue: Some(Arc::from(job.queue.as_str())),
+                due_ms: to_millis(job.run_at),
+            });
+        }
+    }
+
+    /// Pauses a waiter that keeps finding due jobs that its claims do not
+    /// get, so that it does not spin; the first time costs nothing.
+    async fn spin_pause(&self) {
+        let n = self.inner.spins.fetch_add(1, Ordering::Relaxed);
+        if n > 0 {
+            let pause = Duration::from_millis(5) * 2u32.pow(n.min(8));
+            tokio::time::sleep(pause.min(MAX_SPIN_PAUSE)).await;
+        }
+    }
+}
+
+fn receipt_columns(receipts: &[Receipt]) -> (Vec<Uuid>, Vec<i64>) {
+    receipts.iter().map(|r| (r.id.0, r.token)).unzip()
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Driver for PgDriver {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        schema::migrate(self.pool_ref()).await.map(|_| ())
+    }
+
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
+        PgInsert::new(jobs).execute(self.pool_ref()).await?;
+        self.wake_locally(jobs);
+        Ok(())
+    }
+
+    async fn enqueue_in(&self, txn: &sea_orm::DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
+        let statements = PgInsert::new(jobs).sea_orm_statements();
+        crate::txn::execute_in(txn, NAME, sea_orm::DbBackend::Postgres, statements).await
+    }
+
+    async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
+        if params.max == 0 || params.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token: i64 = rand::random();
+        let rows = sqlx::query(sql::CLAIM)
+            .bind(params.queues)
+            .bind(count(params.max))
+            .bind(token)
+            .bind(millis(params.lease))
+            .bind(params.worker)
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| rows::claimed(row, token))
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| {
+            (std::cmp::Reverse(a.priority), a.run_at, a.job.receipt.id).cmp(&(
+                std::cmp::Reverse(b.priority),
+                b.run_at,
+                b.job.receipt.id,
+            ))
+        });
+        if !claimed.is_empty() {
+            self.inner.spins.store(0, Ordering::Relaxed);
+        }
+        Ok(claimed.into_iter().map(|c| c.job).collect())
+    }
+
+    async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens) = receipt_columns(receipts);
+        let done = sqlx::query(sql::COMPLETE)
+            .bind(&ids)
+            .bind(&tokens)
+            .execute(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn retry(
+        &self,
+        receipt: &Receipt,
+        run_at: Timestamp,
+        error: &AttemptError,
+    ) -> Result<bool> {
+        let run_at = from_millis(to_millis(run_at));
+        let moved = self
+            .moved(
+                sqlx::query(sql::RETRY)
+                    .bind(receipt.id.0)
+                    .bind(receipt.token)
+                    .bind(run_at)
+                    .bind(error_json(error)),
+            )
+            .await?;
+        Ok(moved > 0)
+    }
+
+    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
+        let done = sqlx::query(sql::BURY)
+            .bind(receipt.id.0)
+            .bind(receipt.token)
+            .bind(error_json(error))
+            .execute(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens) = receipt_columns(receipts);
+        self.moved(sqlx::query(sql::RELEASE).bind(&ids).bind(&tokens))
+            .await
+    }
+
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+        if receipts.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens) = receipt_columns(receipts);
+        let done = sqlx::query(sql::EXTEND)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(millis(lease))
+            .execute(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn rescue_expired(&self) -> Result<RescueReport> {
+        let mut report = RescueReport::default();
+        loop {
+            let row = sqlx::query(sql::RESCUE)
+                .bind(RESCUE_BATCH)
+                .fetch_one(self.pool_ref())
+                .await
+                .map_err(db_err)?;
+            let requeued: i64 = row.try_get(0).map_err(db_err)?;
+            let buried: i64 = row.try_get(1).map_err(db_err)?;
+            report.requeued += non_negative(requeued);
+            report.buried += non_negative(buried);
+            if requeued + buried < RESCUE_BATCH {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        // Subscribe before reading the database: a job committed after the
+        // read is announced to this receiver.
+        let mut wakes = self.inner.hub.subscribe();
+        let listening = self.inner.hub.ensure_listening();
+        let next_due: Option<i64> = sqlx::query_scalar(sql::NEXT_DUE)
+            .bind(queues)
+            .fetch_one(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        if next_due.is_some_and(|ms| ms <= 0) {
+            self.spin_pause().await;
+            return Ok(());
+        }
+        self.inner.spins.store(0, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut until = deadline;
+        if let Some(ms) = next_due {
+            until = until.min(now + Duration::from_millis(ms.unsigned_abs()));
+        }
+        if !listening {
+            until = until.min(now + self.inner.poll_interval);
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return Ok(()),
+                wake = wakes.recv() => match wake {
+                    Ok(wake @ Wake::Due { due_ms, .. }) => {
+                        if !wake.concerns(queues) {
+                            continue;
+                        }
+                        let delay = due_ms - to_millis(Utc::now());
+                        if delay <= 0 {
+                            return Ok(());
+                        }
+                        until = until.min(Instant::now() + Duration::from_millis(delay.unsigned_abs()));
+                    }
+                    // Resync, a lagging receiver or a closed hub: look again.
+                    Ok(Wake::Resync) | Err(_) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
+        let rows = match queues {
+            Some(queues) => sqlx::query(sql::STATS_QUEUES).bind(queues),
+            None => sqlx::query(sql::STATS_ALL),
+        }
+        .fetch_all(self.pool_ref())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let n = |i: usize| row.try_get::<i64, _>(i).map(non_negative).map_err(db_err);
+                Ok(QueueStats {
+                    queue: row.try_get(0).map_err(db_err)?,
+                    ready: n(1)?,
+                    scheduled: n(2)?,
+                    running: n(3)?,
+                    dead: n(4)?,
+                    paused: row.try_get(5).map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
+        sqlx::query(sql::JOB)
+            .bind(id.0)
+            .fetch_optional(self.pool_ref())
+            .await
+            .map_err(db_err)?
+            .map(|row| rows::info(&row))
+            .transpose()
+    }
+
+    async fn dead_list(
+        &self,
+        queue: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<JobInfo>> {
+        let query = match queue {
+            Some(q) => sqlx::query(sql::DEAD_LIST_QUEUE)
+                .bind(count(limit))
+                .bind(count(offset))
+                .bind(q),
+            None => sqlx::query(sql::DEAD_LIST_ALL)
+                .bind(count(limit))
+                .bind(count(offset)),
+        };
+        let rows = query.fetch_all(self.pool_ref()).await.map_err(db_err)?;
+        rows.iter().map(rows::info).collect()
+    }
+
+    async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
+        let query = match selector {
+            DeadSelector::Ids(ids) => sqlx::query(sql::DEAD_REQUEUE_IDS)
+                .bind(ids.iter().map(|id| id.0).collect::<Vec<Uuid>>()),
+            DeadSelector::All { queue: None } => sqlx::query(sql::DEAD_REQUEUE_ALL),
+            DeadSelector::All { queue: Some(q) } => sqlx::query(sql::DEAD_REQUEUE_QUEUE).bind(q),
+        };
+        self.moved(query).await
+    }
+
+    async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
+        let query = match selector {
+            DeadSelector::Ids(ids) => sqlx::query(sql::DEAD_PURGE_IDS)
+                .bind(ids.iter().map(|id| id.0).collect::<Vec<Uuid>>()),
+            DeadSelector::All { queue: None } => sqlx::query(sql::DEAD_PURGE_ALL),
+            DeadSelector::All { queue: Some(q) } => sqlx::query(sql::DEAD_PURGE_QUEUE).bind(q),
+        };
+        let done = query.execute(self.pool_ref()).await.map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn queue_purge(&self, queue: &str) -> Result<u64> {
+        let done = sqlx::query(sql::QUEUE_PURGE)
+            .bind(queue)
+            .execute(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn queue_pause(&self, queue: &str) -> Result<()> {
+        sqlx::query(sql::QUEUE_PAUSE)
+            .bind(queue)
+            .execute(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn queue_resume(&self, queue: &str) -> Result<()> {
+        sqlx::query(sql::QUEUE_RESUME)
+            .bind(queue)
+            .execute(self.pool_ref())
+            .await
+            .map_err(db_err)?;
+        if !self.inner.hub.is_listening() {
+            self.inner.hub.publish(Wake::Due {
+                queue: Some(Arc::from(queue)),
+                due_ms: 0,
+            });
+        }
+        Ok(())
+    }
+}
+
+asynctasq_core::inventory::submit! {
+    DriverFactory {
+        schemes: &["postgres", "postgresql"],
+        connect: |url| {
+            let url = url.to_string();
+            Box::pin(async move { Ok(Arc::new(PgDriver::connect(&url).await?) as Arc<dyn Driver>) })
+        },
+    }
+}

@@ -1,0 +1,61 @@
+//! Decoding result rows into core types.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use asynctasq_core::{ClaimedJob, JobId, JobInfo, Receipt, Result};
+
+use super::db_err;
+use crate::sql_common::{non_negative, parse_errors, state_from_str};
+
+/// A claimed job and the fields that order a claim batch.
+pub(super) struct Claimed {
+    pub(super) job: ClaimedJob,
+    pub(super) priority: i16,
+    pub(super) run_at: DateTime<Utc>,
+}
+
+/// A row of [`super::sql::CLAIM`].
+pub(super) fn claimed(row: &PgRow, token: i64) -> Result<Claimed> {
+    let id: Uuid = row.try_get(0).map_err(db_err)?;
+    let attempt: i32 = row.try_get(5).map_err(db_err)?;
+    let max_attempts: i32 = row.try_get(6).map_err(db_err)?;
+    Ok(Claimed {
+        job: ClaimedJob {
+            receipt: Receipt {
+                id: JobId(id),
+                token,
+            },
+            task: row.try_get(1).map_err(db_err)?,
+            queue: row.try_get(2).map_err(db_err)?,
+            attempt: non_negative(attempt.into()) as u32,
+            max_attempts: non_negative(max_attempts.into()) as u32,
+            payload: row.try_get(7).map_err(db_err)?,
+        },
+        priority: row.try_get(3).map_err(db_err)?,
+        run_at: row.try_get(4).map_err(db_err)?,
+    })
+}
+
+/// A row of the `info_columns!` of [`super::sql`].
+pub(super) fn info(row: &PgRow) -> Result<JobInfo> {
+    let id: Uuid = row.try_get(0).map_err(db_err)?;
+    let state: String = row.try_get(3).map_err(db_err)?;
+    let attempt: i32 = row.try_get(4).map_err(db_err)?;
+    let max_attempts: i32 = row.try_get(5).map_err(db_err)?;
+    let errors: String = row.try_get(9).map_err(db_err)?;
+    Ok(JobInfo {
+        id: JobId(id),
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        state: state_from_str("postgres", &state)?,
+        attempt: non_negative(attempt.into()) as u32,
+        max_attempts: non_negative(max_attempts.into()) as u32,
+        priority: row.try_get(6).map_err(db_err)?,
+        run_at: row.try_get(7).map_err(db_err)?,
+        created_at: row.try_get(8).map_err(db_err)?,
+        errors: parse_errors(&errors),
+    })
+}

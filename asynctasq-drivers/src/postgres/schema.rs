@@ -1,0 +1,190 @@
+//! The schema and its migrations.
+//!
+//! Applied versions are recorded in `asynctasq_schema`. A migration runs in
+//! one transaction that first takes a transaction-scoped advisory lock
+//! (`pg_advisory_xact_lock`), so several processes that start at once
+//! serialize: the first applies what is missing, the others then find the
+//! schema current and do nothing. DDL is transactional in Postgres, so a
+//! failed migration leaves no half-built schema behind.
+
+use sqlx::PgPool;
+
+use asynctasq_core::{Error, Result};
+
+use super::db_err;
+
+/// The advisory lock key that serializes migrations (`"asynctq"` + 1 as bytes).
+const MIGRATION_LOCK: i64 = 0x6173_796e_6374_7101;
+
+/// Each entry upgrades the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs, queues, the wake-up function and trigger.
+    r#"
+CREATE TABLE IF NOT EXISTS asynctasq_jobs (
+    id           uuid        NOT NULL PRIMARY KEY,
+    task         text        NOT NULL,
+    queue        text        NOT NULL,
+    state        text        NOT NULL DEFAULT 'pending'
+                             CHECK (state IN ('pending', 'running', 'dead')),
+    priority     smallint    NOT NULL DEFAULT 0,
+    run_at       timestamptz NOT NULL,
+    attempt      integer     NOT NULL DEFAULT 0,
+    max_attempts integer     NOT NULL,
+    lease_token  bigint,
+    lease_until  timestamptz,
+    worker       text,
+    payload      bytea       NOT NULL,
+    errors       jsonb       NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(errors) = 'array'),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    failed_at    timestamptz
+);
+-- A queue table churns: vacuum it long before the default 20% of dead rows.
+ALTER TABLE asynctasq_jobs SET (
+    autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_analyze_scale_factor = 0.02
+);
+-- Claims: per queue, in claim order. Partial, so running and dead rows cost nothing.
+CREATE INDEX IF NOT EXISTS asynctasq_jobs_claim
+    ON asynctasq_jobs (queue, priority DESC, run_at, id) WHERE state = 'pending';
+-- The earliest run_at of a queue (idle wake-ups) and ready/scheduled counts.
+CREATE INDEX IF NOT EXISTS asynctasq_jobs_due
+    ON asynctasq_jobs (queue, run_at) WHERE state = 'pending';
+-- The rescuer: expired leases.
+CREATE INDEX IF NOT EXISTS asynctasq_jobs_lease
+    ON asynctasq_jobs (lease_until) WHERE state = 'running';
+-- Dead-letter listings, newest failure first.
+CREATE INDEX IF NOT EXISTS asynctasq_jobs_dead
+    ON asynctasq_jobs (failed_at, id) WHERE state = 'dead';
+CREATE INDEX IF NOT EXISTS asynctasq_jobs_dead_queue
+    ON asynctasq_jobs (queue, failed_at, id) WHERE state = 'dead';
+
+CREATE TABLE IF NOT EXISTS asynctasq_queues (
+    name   text    NOT NULL PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false
+);
+
+-- Wakes idle workers of `queue`: the payload is the epoch milliseconds at
+-- which the earliest of the jobs becomes due, a colon, and the queue name
+-- (empty when the name is too long for a notification: wake every queue).
+CREATE OR REPLACE FUNCTION asynctasq_wake(queue text, due timestamptz) RETURNS integer
+LANGUAGE sql VOLATILE AS $fn$
+    SELECT 1 FROM pg_notify(
+        'asynctasq_jobs',
+        floor(extract(epoch FROM due) * 1000)::bigint::text || ':'
+            || CASE WHEN octet_length(queue) <= 4000 THEN queue ELSE '' END)
+$fn$;
+
+-- Every insert wakes the workers of the queues it filled, whoever inserts
+-- (the driver, an application transaction, a script). NOTIFY is delivered on
+-- commit, so a job inserted in a transaction that rolls back wakes nobody.
+CREATE OR REPLACE FUNCTION asynctasq_jobs_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM asynctasq_wake(queue, min(run_at))
+    FROM asynctasq_new_jobs WHERE state = 'pending' GROUP BY queue;
+    RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS asynctasq_jobs_notify ON asynctasq_jobs;
+CREATE TRIGGER asynctasq_jobs_notify
+    AFTER INSERT ON asynctasq_jobs
+    REFERENCING NEW TABLE AS asynctasq_new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION asynctasq_jobs_inserted();
+"#,
+];
+
+/// The schema version this build creates.
+pub(super) const LATEST: i32 = MIGRATIONS.len() as i32;
+
+/// Whether the schema table exists (on the search path).
+const SCHEMA_TABLE_EXISTS: &str = "SELECT to_regclass('asynctasq_schema') IS NOT NULL";
+
+/// The applied version.
+const CURRENT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM asynctasq_schema";
+
+/// Brings the schema up to [`LATEST`]. Returns the versions it applied.
+pub(super) async fn migrate(pool: &PgPool) -> Result<Vec<i32>> {
+    // Fast path: an up-to-date schema needs no lock.
+    let current = current_version(pool).await?;
+    if let Some(v) = current {
+        check_not_newer(v)?;
+        if v == LATEST {
+            tracing::debug!(version = v, "asynctasq postgres schema is up to date");
+            return Ok(Vec::new());
+        }
+    }
+
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS asynctasq_schema (
+             version    integer     NOT NULL PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let current: i32 = sqlx::query_scalar(CURRENT_VERSION)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    check_not_newer(current)?;
+    let mut applied = Vec::new();
+    for (index, ddl) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i32 + 1;
+        sqlx::raw_sql(*ddl)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO asynctasq_schema (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        applied.push(version);
+    }
+    tx.commit().await.map_err(db_err)?;
+    for version in &applied {
+        tracing::info!(version, "asynctasq postgres schema migrated");
+    }
+    if applied.is_empty() {
+        tracing::debug!(
+            version = current,
+            "asynctasq postgres schema was migrated by another process"
+        );
+    }
+    Ok(applied)
+}
+
+/// The applied version, or `None` when the schema table does not exist yet.
+async fn current_version(pool: &PgPool) -> Result<Option<i32>> {
+    let exists: bool = sqlx::query_scalar(SCHEMA_TABLE_EXISTS)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    if !exists {
+        return Ok(None);
+    }
+    let version: i32 = sqlx::query_scalar(CURRENT_VERSION)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(Some(version))
+}
+
+fn check_not_newer(version: i32) -> Result<()> {
+    if version > LATEST {
+        return Err(Error::driver(
+            "postgres",
+            format!(
+                "the database schema is at version {version}, newer than this build of asynctasq knows ({LATEST}); upgrade asynctasq"
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,441 @@
+//! MySQL / MariaDB beyond the conformance suite: in-process wake-ups,
+//! polling across processes, killed connections during a real worker run,
+//! concurrent migrations, large payloads, claims next to a scheduled backlog.
+//!
+//! Needs a server: `ASYNCTASQ_TEST_MYSQL` (default
+//! `mysql://root@127.0.0.1:3306`); fails when the server is down. Each test
+//! uses its own database (dropped at the end), so that killing "every
+//! connection of the driver" means every connection to that database.
+
+#![cfg(feature = "mysql")]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::Connection;
+
+use asynctasq_core::envelope::ENVELOPE_VERSION;
+use asynctasq_core::job::to_millis;
+use asynctasq_core::task::HandlerFuture;
+use asynctasq_core::{
+    Client, Driver, Envelope, JobContext, JobId, NewJob, Registry, RetryPolicy, TaskRegistration,
+    Worker,
+};
+use asynctasq_drivers::MySqlDriver;
+
+fn server() -> String {
+    std::env::var("ASYNCTASQ_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
+}
+
+/// A database of its own for one test, dropped when the guard is.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    async fn create() -> Database {
+        let mut conn = admin(None).await;
+        let name = format!(
+            "asynctasq_rt_{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Database { name }
+    }
+
+    fn url(&self, extra: &str) -> String {
+        format!("{}/{}?max_connections=8{extra}", server(), self.name)
+    }
+
+    async fn driver(&self, extra: &str) -> MySqlDriver {
+        let driver = MySqlDriver::connect(&self.url(extra))
+            .await
+            .expect("connect");
+        driver.migrate().await.expect("migrate");
+        driver
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // A plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = admin(None).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS `{name}`"
+                )))
+                .execute(&mut conn)
+                .await;
+            });
+        })
+        .join();
+    }
+}
+
+async fn admin(database: Option<&str>) -> sqlx::MySqlConnection {
+    let url = match database {
+        Some(db) => format!("{}/{db}", server()),
+        None => server(),
+    };
+    sqlx::MySqlConnection::connect(&url)
+        .await
+        .expect("mysql is not reachable (set ASYNCTASQ_TEST_MYSQL)")
+}
+
+/// Kills every other connection to `database`. Returns how many.
+async fn kill_all(admin: &mut sqlx::MySqlConnection, database: &str) -> usize {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT CAST(id AS SIGNED) FROM information_schema.processlist \
+         WHERE db = ? AND id <> CONNECTION_ID()",
+    )
+    .bind(database)
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap();
+    let mut killed = 0;
+    for id in ids {
+        if sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+            .execute(&mut *admin)
+            .await
+            .is_ok()
+        {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+fn unique(label: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{label}-{}", &id[20..])
+}
+
+fn job(queue: &str) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        task: "t".into(),
+        queue: queue.into(),
+        priority: 0,
+        run_at: Utc::now(),
+        max_attempts: 3,
+        payload: b"p".to_vec(),
+    }
+}
+
+/// A dispatch from this process wakes a waiter of another driver on the
+/// same database at once, without waiting for a poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_process_dispatch_wakes_at_once() {
+    let db = Database::create().await;
+    let slow_polls = "&poll_interval_min=3s&poll_interval=3s";
+    let waiter = db.driver(slow_polls).await;
+    let producer = db.driver(slow_polls).await;
+    let q = unique("local");
+    let queues = vec![q.clone()];
+    for _ in 0..3 {
+        let start = Instant::now();
+        let wait = waiter.wait(&queues, Duration::from_secs(8));
+        let enqueue = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            producer.enqueue(&[job(&q)]).await.unwrap();
+        };
+        let (woke, ()) = tokio::join!(wait, enqueue);
+        woke.unwrap();
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_millis(500),
+            "woke after {waited:?}: the in-process wake-up did not arrive"
+        );
+        producer.queue_purge(&q).await.unwrap();
+    }
+}
+
+/// A dispatch from another process is found by polling within the longest
+/// poll interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_process_dispatch_is_found_by_polling() {
+    let db = Database::create().await;
+    let waiter = db
+        .driver("&poll_interval_min=50ms&poll_interval=300ms")
+        .await;
+    // `localhost` instead of `127.0.0.1`: another identity, so no shared hub,
+    // as if in another process.
+    let other_url = db.url("").replace("127.0.0.1", "localhost");
+    let producer = MySqlDriver::connect(&other_url).await.expect("connect");
+    let q = unique("remote");
+    let queues = vec![q.clone()];
+    let start = Instant::now();
+    let wait = waiter.wait(&queues, Duration::from_secs(8));
+    let enqueue = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        producer.enqueue(&[job(&q)]).await.unwrap();
+    };
+    let (woke, ()) = tokio::join!(wait, enqueue);
+    woke.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_millis(1500),
+        "found after {waited:?} with polls of at most 300 ms"
+    );
+}
+
+/// Migrations from many drivers at once serialize on the named lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_are_safe() {
+    let db = Database::create().await;
+    let mut drivers = Vec::new();
+    for _ in 0..6 {
+        drivers.push(MySqlDriver::connect(&db.url("")).await.expect("connect"));
+    }
+    let tasks: Vec<_> = drivers
+        .iter()
+        .cloned()
+        .map(|d| tokio::spawn(async move { d.migrate().await }))
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("a concurrent migration failed");
+    }
+    let mut admin = admin(Some(&db.name)).await;
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM asynctasq_schema")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(versions, 1, "a version was applied twice");
+    drivers[0].migrate().await.expect("migrate again");
+}
+
+/// Payloads far above 64 KiB (the limit of a `BLOB`) round-trip intact, in
+/// batches that need several statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payloads_round_trip() {
+    let db = Database::create().await;
+    let driver = db.driver("").await;
+    let q = unique("large");
+    let jobs: Vec<NewJob> = (0..6u8)
+        .map(|i| {
+            let mut j = job(&q);
+            j.payload = (0..(1usize << 20) + 7).map(|b| (b as u8) ^ i).collect();
+            j
+        })
+        .collect();
+    driver.enqueue(&jobs).await.unwrap();
+    let claimed = driver
+        .claim(asynctasq_core::ClaimParams {
+            worker: "large",
+            queues: std::slice::from_ref(&q),
+            max: 10,
+            lease: Duration::from_secs(30),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 6);
+    for c in &claimed {
+        let original = jobs.iter().find(|j| j.id == c.receipt.id).unwrap();
+        assert!(c.payload == original.payload, "payload changed");
+    }
+}
+
+/// Ready jobs are claimed next to a backlog of scheduled jobs of a higher
+/// priority (the claim walks priority levels instead of the backlog).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_do_not_scan_scheduled_jobs() {
+    let db = Database::create().await;
+    let driver = db.driver("").await;
+    let q = unique("plan");
+    let mut scheduled: Vec<NewJob> = (0..20_000)
+        .map(|_| {
+            let mut j = job(&q);
+            j.priority = 5;
+            j.run_at = Utc::now() + chrono::Duration::days(1);
+            j
+        })
+        .collect();
+    for chunk in scheduled.chunks_mut(2000) {
+        driver.enqueue(chunk).await.unwrap();
+    }
+    let ready: Vec<_> = (0..100).map(|_| job(&q)).collect();
+    driver.enqueue(&ready).await.unwrap();
+    let start = Instant::now();
+    let claimed = driver
+        .claim(asynctasq_core::ClaimParams {
+            worker: "plan",
+            queues: std::slice::from_ref(&q),
+            max: 50,
+            lease: Duration::from_secs(30),
+        })
+        .await
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(claimed.len(), 50);
+    let ready_ids: HashSet<JobId> = ready.iter().map(|j| j.id).collect();
+    assert!(claimed.iter().all(|c| ready_ids.contains(&c.receipt.id)));
+    eprintln!("claim of 50 next to 20k scheduled jobs took {took:?}");
+}
+
+// ---------------------------------------------------------------------------
+// A real worker run while every connection of the driver is killed, again
+// and again: the run completes and no job is lost.
+
+/// How many times each job ran, by id.
+static RAN: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
+
+static CHAOS_TASK: TaskRegistration = TaskRegistration {
+    name: "mysql.chaos",
+    location: concat!(file!(), ":", line!()),
+    handler: chaos_job,
+};
+
+fn chaos_job(ctx: JobContext) -> HandlerFuture {
+    Box::pin(async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        *RAN.lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .entry(ctx.id)
+            .or_default() += 1;
+        Ok(())
+    })
+}
+
+fn envelope(queue: &str) -> Envelope {
+    let now = to_millis(Utc::now());
+    Envelope {
+        v: ENVELOPE_VERSION,
+        id: JobId::new(),
+        task: "mysql.chaos".into(),
+        queue: queue.into(),
+        args: asynctasq_core::rmpv::Value::Map(vec![]),
+        max_attempts: 50,
+        retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
+        timeout_ms: None,
+        priority: 0,
+        run_at: now,
+        created_at: now,
+        headers: Default::default(),
+    }
+}
+
+/// Enqueues `envelopes` in batches, retrying a batch whose insert failed
+/// (a duplicate key on retry means the lost answer hid a commit).
+async fn produce(client: &Client, envelopes: &[Envelope]) {
+    for batch in envelopes.chunks(100) {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match client.enqueue(batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    if format!("{e:?}").contains("Duplicate entry") {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_during_a_worker_run_lose_nothing() {
+    const PRELOADED: usize = 3000;
+    const STREAMED: usize = 1000;
+    let db = Database::create().await;
+    let driver = db.driver("").await;
+    let client = Client::new(Arc::new(driver.clone()));
+    let q = unique("chaos");
+    let preloaded: Vec<Envelope> = (0..PRELOADED).map(|_| envelope(&q)).collect();
+    let streamed: Vec<Envelope> = (0..STREAMED).map(|_| envelope(&q)).collect();
+    produce(&client, &preloaded).await;
+
+    let expected: HashSet<JobId> = preloaded.iter().chain(&streamed).map(|e| e.id).collect();
+    // Stop once every job has run (not on an empty queue: the producer may
+    // still be adding jobs).
+    let all_ran = {
+        let expected = expected.clone();
+        async move {
+            loop {
+                let done = RAN
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
+                if done {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let worker = Worker::new(client.clone())
+        .registry(Registry::from_registrations([&CHAOS_TASK]).unwrap())
+        .queues([q.as_str()])
+        .concurrency(32)
+        .lease(Duration::from_secs(2));
+    let run = tokio::spawn(tokio::time::timeout(
+        Duration::from_secs(120),
+        worker.run_until(all_ran),
+    ));
+    let producer = {
+        let client = client.clone();
+        let streamed = streamed.clone();
+        tokio::spawn(async move { produce(&client, &streamed).await })
+    };
+    // Kill every connection to the database every 200 ms while the run lasts.
+    let mut admin = admin(None).await;
+    let mut killed = 0;
+    let mut rounds = 0;
+    while !run.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        killed += kill_all(&mut admin, &db.name).await;
+        rounds += 1;
+    }
+    producer.await.unwrap();
+    let report = run
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| {
+            let ran = RAN.lock().unwrap().as_ref().map_or(0, |r| r.len());
+            panic!(
+                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                expected.len()
+            )
+        })
+        .expect("worker");
+    assert!(
+        rounds >= 5 && killed >= 5,
+        "only {killed} connections killed in {rounds} rounds: the run was too short to test anything"
+    );
+
+    let ran = RAN.lock().unwrap().take().unwrap_or_default();
+    let missing: Vec<_> = expected.iter().filter(|id| !ran.contains_key(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} jobs never ran (e.g. {:?}); report {report:?}",
+        missing.len(),
+        missing.first()
+    );
+    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
+    let stats = stats.first().expect("stats");
+    assert_eq!(
+        (stats.outstanding(), stats.dead),
+        (0, 0),
+        "jobs left behind: {stats:?}"
+    );
+    let reruns: u32 = ran.values().map(|n| n - 1).sum();
+    eprintln!(
+        "killed {killed} connections in {rounds} rounds; {} jobs ran, {reruns} of them more than once; {report:?}",
+        ran.len()
+    );
+}

@@ -1,0 +1,98 @@
+//! The driver conformance suite on Postgres.
+//!
+//! Needs a server: `ASYNCTASQ_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432`). The tests use the database
+//! `asynctasq_test`, created if missing, and fail when the server cannot be
+//! reached.
+//!
+//! Each case gets its own schema (through `search_path`), as each case of
+//! the SQLite suite gets its own file: `rescue_expired` is global by
+//! contract, so cases sharing one table would rescue each other's jobs and
+//! miscount. Schemas are named after their creation time and dropped by
+//! later runs once an hour old.
+
+#![cfg(feature = "postgres")]
+
+use std::sync::Arc;
+
+use asynctasq_core::Driver;
+use asynctasq_drivers::PgDriver;
+
+fn server() -> String {
+    std::env::var("ASYNCTASQ_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// Creates the test database unless it exists (racing test binaries included).
+async fn ensure_database(name: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
+        .await
+        .expect("postgres is not reachable (set ASYNCTASQ_TEST_POSTGRES)");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !exists {
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await;
+        if let Err(e) = created {
+            // Another test created it first.
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .unwrap_or_default();
+            assert!(code == "42P04" || code == "23505", "create database: {e}");
+        }
+    }
+}
+
+/// A fresh schema in `asynctasq_test`; drops those left by runs an hour ago.
+async fn fresh_schema() -> String {
+    use sqlx::Connection;
+    ensure_database("asynctasq_test").await;
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/asynctasq_test", server()))
+        .await
+        .expect("connect");
+    let now = chrono::Utc::now().timestamp();
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'ct\\_%' \
+         AND split_part(nspname, '_', 2) ~ '^[0-9]+$' AND split_part(nspname, '_', 2)::int8 < $1",
+    )
+    .bind(now - 3600)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for schema in stale {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+    let schema = format!(
+        "ct_{now}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[24..]
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    schema
+}
+
+async fn driver() -> Arc<dyn Driver> {
+    let schema = fresh_schema().await;
+    let url = format!(
+        "{}/asynctasq_test?max_connections=4&options[search_path]={schema}",
+        server()
+    );
+    let driver = PgDriver::connect(&url).await.expect("connect");
+    driver.migrate().await.expect("migrate");
+    Arc::new(driver)
+}
+
+asynctasq_core::conformance_tests!(driver);

@@ -1,0 +1,708 @@
+//! Postgres beyond the conformance suite: wake-ups across processes,
+//! listener reconnection, killed connections during a real worker run,
+//! concurrent migrations, the claim plan with many scheduled jobs.
+//!
+//! Needs a server: `ASYNCTASQ_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432`); uses the database
+//! `asynctasq_test` (created if missing); fails when the server is down.
+
+#![cfg(feature = "postgres")]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::Connection;
+
+use asynctasq_core::envelope::ENVELOPE_VERSION;
+use asynctasq_core::job::to_millis;
+use asynctasq_core::task::HandlerFuture;
+use asynctasq_core::{
+    Client, Driver, Envelope, JobContext, JobId, Registry, RetryPolicy, TaskRegistration, Worker,
+};
+use asynctasq_drivers::PgDriver;
+
+fn server() -> String {
+    std::env::var("ASYNCTASQ_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+const DATABASE: &str = "asynctasq_test";
+
+/// Creates the test database unless it exists (racing test binaries included).
+async fn ensure_database() {
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
+        .await
+        .expect("postgres is not reachable (set ASYNCTASQ_TEST_POSTGRES)");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !exists {
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{DATABASE}\""
+        )))
+        .execute(&mut conn)
+        .await;
+        if let Err(e) = created {
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .unwrap_or_default();
+            assert!(code == "42P04" || code == "23505", "create database: {e}");
+        }
+    }
+}
+
+fn unique(label: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{label}-{}", &id[20..])
+}
+
+/// A migrated driver whose sessions carry `application_name = app`.
+async fn driver(app: &str, extra: &str) -> PgDriver {
+    ensure_database().await;
+    let url = format!(
+        "{}/{DATABASE}?application_name={app}&max_connections=8{extra}",
+        server()
+    );
+    let driver = PgDriver::connect(&url).await.expect("connect");
+    driver.migrate().await.expect("migrate");
+    driver
+}
+
+async fn admin() -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(&format!("{}/{DATABASE}", server()))
+        .await
+        .expect("connect")
+}
+
+/// Kills every session of `app`. Returns how many.
+async fn terminate(admin: &mut sqlx::PgConnection, app: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(app)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// Sessions of `app` that are listening (idle on `LISTEN`).
+async fn listeners(admin: &mut sqlx::PgConnection, app: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE application_name = $1 AND query ILIKE 'LISTEN%'",
+    )
+    .bind(app)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// Waits until `app` has a listening session.
+async fn until_listening(admin: &mut sqlx::PgConnection, app: &str) {
+    let start = Instant::now();
+    while listeners(admin, app).await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the listener never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn job(queue: &str) -> asynctasq_core::NewJob {
+    asynctasq_core::NewJob {
+        id: JobId::new(),
+        task: "t".into(),
+        queue: queue.into(),
+        priority: 0,
+        run_at: Utc::now(),
+        max_attempts: 3,
+        payload: b"p".to_vec(),
+    }
+}
+
+/// A job enqueued through one driver wakes a waiter of another driver (a
+/// different pool, as in another process) through NOTIFY, not by polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_wakes_a_waiter_in_another_process() {
+    let app = unique("at-notify");
+    let waiter = driver(&app, "&poll_interval=10s").await;
+    let producer = driver(&unique("at-producer"), "").await;
+    let mut admin = admin().await;
+    let q = unique("notify");
+    let queues = vec![q.clone()];
+    waiter
+        .wait(&queues, Duration::from_millis(10))
+        .await
+        .unwrap();
+    until_listening(&mut admin, &app).await;
+
+    for _ in 0..3 {
+        let start = Instant::now();
+        let wait = waiter.wait(&queues, Duration::from_secs(8));
+        let enqueue = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            producer.enqueue(&[job(&q)]).await.unwrap();
+        };
+        let (woke, ()) = tokio::join!(wait, enqueue);
+        woke.unwrap();
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_millis(600),
+            "woke after {waited:?}: NOTIFY did not arrive"
+        );
+        producer.queue_purge(&q).await.unwrap();
+    }
+
+    // A job scheduled 300 ms ahead wakes the waiter when it is due.
+    let mut later = job(&q);
+    later.run_at = Utc::now() + chrono::Duration::milliseconds(300);
+    let start = Instant::now();
+    let wait = waiter.wait(&queues, Duration::from_secs(8));
+    let enqueue = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        producer.enqueue(&[later]).await.unwrap();
+    };
+    let (woke, ()) = tokio::join!(wait, enqueue);
+    woke.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(900),
+        "scheduled wake-up after {waited:?}"
+    );
+}
+
+/// A job inserted in a transaction wakes nobody until the commit, and a
+/// rolled-back one never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_insert_notifies_on_commit_only() {
+    let app = unique("at-txn");
+    let waiter = driver(&app, "&poll_interval=10s").await;
+    let mut admin = admin().await;
+    let q = unique("txn");
+    let queues = vec![q.clone()];
+    waiter
+        .wait(&queues, Duration::from_millis(10))
+        .await
+        .unwrap();
+    until_listening(&mut admin, &app).await;
+
+    let pool = waiter.pool().clone();
+    let jobs = vec![job(&q)];
+    let mut tx = pool.begin().await.unwrap();
+    asynctasq_drivers::postgres::PgInsert::new(&jobs)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let wait = waiter.wait(&queues, Duration::from_millis(700));
+    let rollback = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tx.rollback().await.unwrap();
+    };
+    let (woke, ()) = tokio::join!(wait, rollback);
+    woke.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(650),
+        "a rolled-back insert woke the waiter"
+    );
+    assert!(waiter.job(jobs[0].id).await.unwrap().is_none());
+
+    let mut tx = pool.begin().await.unwrap();
+    asynctasq_drivers::postgres::PgInsert::new(&jobs)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let wait = waiter.wait(&queues, Duration::from_secs(8));
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tx.commit().await.unwrap();
+    };
+    let (woke, ()) = tokio::join!(wait, commit);
+    woke.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(280) && waited < Duration::from_millis(800),
+        "woke after {waited:?}, not at the commit"
+    );
+}
+
+/// When its listening connection is killed, a waiter returns at once (so
+/// the worker claims again), and the listener comes back and keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_reconnects_after_its_backend_is_killed() {
+    let app = unique("at-relisten");
+    let waiter = driver(&app, "&poll_interval=10s").await;
+    let producer = driver(&unique("at-producer"), "").await;
+    let mut admin = admin().await;
+    let q = unique("relisten");
+    let queues = vec![q.clone()];
+    waiter
+        .wait(&queues, Duration::from_millis(10))
+        .await
+        .unwrap();
+    until_listening(&mut admin, &app).await;
+
+    let start = Instant::now();
+    let wait = waiter.wait(&queues, Duration::from_secs(8));
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(terminate(&mut admin, &app).await >= 1);
+    };
+    let (woke, ()) = tokio::join!(wait, kill);
+    woke.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "a waiter slept through the loss of its listener"
+    );
+
+    let mut admin = self::admin().await;
+    until_listening(&mut admin, &app).await;
+    let start = Instant::now();
+    let wait = async {
+        // The pool's connections were killed too: the first wait may fail.
+        loop {
+            if waiter.wait(&queues, Duration::from_secs(8)).await.is_ok() {
+                break;
+            }
+        }
+    };
+    let enqueue = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        producer.enqueue(&[job(&q)]).await.unwrap();
+    };
+    tokio::join!(wait, enqueue);
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "no wake-up after the listener reconnected"
+    );
+}
+
+/// Migrations from many drivers at once serialize on the advisory lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_are_safe() {
+    ensure_database().await;
+    let mut admin = admin().await;
+    let schema = format!("mig_{}", unique("x").replace('-', "_"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/{DATABASE}?max_connections=2&options[search_path]={schema}",
+        server()
+    );
+    let mut drivers = Vec::new();
+    for _ in 0..6 {
+        drivers.push(PgDriver::connect(&url).await.expect("connect"));
+    }
+    let tasks: Vec<_> = drivers
+        .iter()
+        .cloned()
+        .map(|d| tokio::spawn(async move { d.migrate().await }))
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("a concurrent migration failed");
+    }
+    let versions: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".asynctasq_schema"
+    )))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(versions, 1, "a version was applied twice");
+    drivers[0].migrate().await.expect("migrate again");
+    drop(drivers);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// A real worker run while every connection of the driver is killed, again
+// and again: the run completes and no job is lost.
+
+/// How many times each job ran, by id.
+static RAN: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
+
+static CHAOS_TASK: TaskRegistration = TaskRegistration {
+    name: "pg.chaos",
+    location: concat!(file!(), ":", line!()),
+    handler: chaos_job,
+};
+
+fn chaos_job(ctx: JobContext) -> HandlerFuture {
+    Box::pin(async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        *RAN.lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .entry(ctx.id)
+            .or_default() += 1;
+        Ok(())
+    })
+}
+
+fn envelope(queue: &str) -> Envelope {
+    let now = to_millis(Utc::now());
+    Envelope {
+        v: ENVELOPE_VERSION,
+        id: JobId::new(),
+        task: "pg.chaos".into(),
+        queue: queue.into(),
+        args: asynctasq_core::rmpv::Value::Map(vec![]),
+        max_attempts: 50,
+        retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
+        timeout_ms: None,
+        priority: 0,
+        run_at: now,
+        created_at: now,
+        headers: Default::default(),
+    }
+}
+
+/// Enqueues `envelopes` in batches, retrying a batch whose insert failed
+/// (a duplicate key on retry means the lost answer hid a commit).
+async fn produce(client: &Client, envelopes: &[Envelope]) {
+    for batch in envelopes.chunks(100) {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match client.enqueue(batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    let text = format!("{e:?}");
+                    if text.contains("23505") {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_during_a_worker_run_lose_nothing() {
+    const PRELOADED: usize = 3000;
+    const STREAMED: usize = 1000;
+    let app = unique("at-chaos");
+    let driver = driver(&app, "").await;
+    let client = Client::new(Arc::new(driver.clone()));
+    let q = unique("chaos");
+    let preloaded: Vec<Envelope> = (0..PRELOADED).map(|_| envelope(&q)).collect();
+    let streamed: Vec<Envelope> = (0..STREAMED).map(|_| envelope(&q)).collect();
+    produce(&client, &preloaded).await;
+
+    let expected: HashSet<JobId> = preloaded.iter().chain(&streamed).map(|e| e.id).collect();
+    // Stop once every job has run (not on an empty queue: the producer may
+    // still be adding jobs).
+    let all_ran = {
+        let expected = expected.clone();
+        async move {
+            loop {
+                let done = RAN
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
+                if done {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let worker = Worker::new(client.clone())
+        .registry(Registry::from_registrations([&CHAOS_TASK]).unwrap())
+        .queues([q.as_str()])
+        .concurrency(32)
+        .lease(Duration::from_secs(2));
+    let run = tokio::spawn(tokio::time::timeout(
+        Duration::from_secs(120),
+        worker.run_until(all_ran),
+    ));
+
+    let producer = {
+        let client = client.clone();
+        let streamed = streamed.clone();
+        tokio::spawn(async move { produce(&client, &streamed).await })
+    };
+    // Kill every session of the driver every 200 ms while the run lasts.
+    let mut admin = admin().await;
+    let mut killed = 0;
+    let mut rounds = 0;
+    while !run.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        killed += terminate(&mut admin, &app).await;
+        rounds += 1;
+    }
+    producer.await.unwrap();
+    let report = run
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| {
+            let ran = RAN.lock().unwrap().as_ref().map_or(0, |r| r.len());
+            panic!(
+                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                expected.len()
+            )
+        })
+        .expect("worker");
+    assert!(
+        rounds >= 5 && killed >= 5,
+        "only {killed} sessions killed in {rounds} rounds: the run was too short to test anything"
+    );
+
+    let ran = RAN.lock().unwrap().take().unwrap_or_default();
+    let missing: Vec<_> = expected.iter().filter(|id| !ran.contains_key(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} jobs never ran (e.g. {:?}); report {report:?}",
+        missing.len(),
+        missing.first()
+    );
+    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
+    let stats = stats.first().expect("stats");
+    assert_eq!(
+        (stats.outstanding(), stats.dead),
+        (0, 0),
+        "jobs left behind: {stats:?}"
+    );
+    let reruns: u32 = ran.values().map(|n| n - 1).sum();
+    eprintln!(
+        "killed {killed} sessions in {rounds} rounds; {} jobs ran, {reruns} of them more than once; {report:?}",
+        ran.len()
+    );
+}
+
+/// Ready jobs are claimed next to a backlog of scheduled jobs of a higher
+/// priority (the claim walks priority levels instead of the backlog).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_do_not_scan_scheduled_jobs() {
+    let driver = driver(&unique("at-plan"), "").await;
+    let q = unique("plan");
+    // 20k scheduled jobs at priority 5, 100 ready at priority 0.
+    sqlx::query(
+        "INSERT INTO asynctasq_jobs (id, task, queue, priority, run_at, max_attempts, payload) \
+         SELECT gen_random_uuid(), 't', $1, 5, now() + interval '1 day' + g * interval '1 ms', 3, '\\x00' \
+         FROM generate_series(1, 20000) g",
+    )
+    .bind(&q)
+    .execute(driver.pool())
+    .await
+    .unwrap();
+    let ready: Vec<_> = (0..100).map(|_| job(&q)).collect();
+    driver.enqueue(&ready).await.unwrap();
+    sqlx::raw_sql("ANALYZE asynctasq_jobs")
+        .execute(driver.pool())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let claimed = driver
+        .claim(asynctasq_core::ClaimParams {
+            worker: "plan",
+            queues: std::slice::from_ref(&q),
+            max: 50,
+            lease: Duration::from_secs(30),
+        })
+        .await
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(claimed.len(), 50);
+    let ready_ids: HashSet<JobId> = ready.iter().map(|j| j.id).collect();
+    assert!(claimed.iter().all(|c| ready_ids.contains(&c.receipt.id)));
+    eprintln!("claim of 50 next to 20k scheduled jobs took {took:?}");
+    driver.queue_purge(&q).await.unwrap();
+    let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
+    assert_eq!(driver.complete(&receipts).await.unwrap(), 50);
+}
+
+// ---------------------------------------------------------------------------
+// A server restart in the middle of a worker run, on a private instance.
+
+static RAN_ACROSS_RESTART: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
+
+static RESTART_TASK: TaskRegistration = TaskRegistration {
+    name: "pg.restart",
+    location: concat!(file!(), ":", line!()),
+    handler: restart_job,
+};
+
+fn restart_job(ctx: JobContext) -> HandlerFuture {
+    Box::pin(async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        *RAN_ACROSS_RESTART
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .entry(ctx.id)
+            .or_default() += 1;
+        Ok(())
+    })
+}
+
+/// A private Postgres cluster in a temporary directory, run as the
+/// `postgres` user (the server refuses to run as root).
+struct PrivateServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateServer {
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1",
+                self.port,
+                self.dir.path().display()
+            ))
+            .args(args)
+            .status()
+            .expect("run pg_ctl");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    fn start() -> PrivateServer {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres server binaries in /usr/lib/postgresql")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let chown = std::process::Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let initdb = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(initdb.success(), "initdb failed");
+        let server = PrivateServer { dir, port, bin };
+        server.pg_ctl(&["start", "-w"]);
+        server
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.pg_ctl(&["stop", "-m", "immediate", "-w"])
+        }));
+    }
+}
+
+/// Restarting the server mid-run: the driver reconnects, its listener too,
+/// and every job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a private Postgres with initdb/pg_ctl as the postgres user (needs root); run with --ignored"]
+async fn server_restart_during_a_worker_run_loses_nothing() {
+    let server = PrivateServer::start();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?poll_interval=10s",
+        server.port
+    );
+    let driver = PgDriver::connect(&url).await.expect("connect");
+    driver.migrate().await.expect("migrate");
+    let client = Client::new(Arc::new(driver.clone()));
+    let q = unique("restart");
+    let mk = |n: usize| -> Vec<Envelope> {
+        (0..n)
+            .map(|_| {
+                let mut e = envelope(&q);
+                e.task = "pg.restart".into();
+                e
+            })
+            .collect()
+    };
+    let before = mk(2000);
+    let after = mk(200);
+    produce(&client, &before).await;
+    let expected: HashSet<JobId> = before.iter().chain(&after).map(|e| e.id).collect();
+    let all_ran = {
+        let expected = expected.clone();
+        async move {
+            loop {
+                let done = RAN_ACROSS_RESTART
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
+                if done {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let worker = Worker::new(client.clone())
+        .registry(Registry::from_registrations([&RESTART_TASK]).unwrap())
+        .queues([q.as_str()])
+        .concurrency(16)
+        .lease(Duration::from_secs(3));
+    let run = tokio::spawn(tokio::time::timeout(
+        Duration::from_secs(120),
+        worker.run_until(all_ran),
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::task::block_in_place(|| server.pg_ctl(&["restart", "-m", "fast", "-w"]));
+    // Jobs dispatched after the restart reach the (idle or busy) worker.
+    produce(&client, &after).await;
+    let report = run
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| {
+            let ran = RAN_ACROSS_RESTART
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(0, |r| r.len());
+            panic!(
+                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                expected.len()
+            )
+        })
+        .expect("worker");
+    let ran = RAN_ACROSS_RESTART
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap_or_default();
+    assert!(expected.iter().all(|id| ran.contains_key(id)));
+    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
+    assert_eq!(stats[0].outstanding() + stats[0].dead, 0, "{stats:?}");
+    eprintln!("across a restart: {} jobs ran; {report:?}", ran.len());
+}

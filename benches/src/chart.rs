@@ -35,8 +35,11 @@ const PANELS: &[Panel] = &[
 /// The order drivers appear in.
 const DRIVERS: &[&str] = &["sqlite", "postgres", "mysql", "redis", "redis-cluster"];
 
+/// One driver's bars: its name, asynctasq's value, apalis's value.
+type Group = (String, Option<f64>, Option<f64>);
+
 /// `(asynctasq, apalis)` medians per driver for a scenario's metric.
-fn values(runs: &[Run], panel: &Panel) -> Vec<(String, Option<f64>, Option<f64>)> {
+fn values(runs: &[Run], panel: &Panel) -> Vec<Group> {
     let mut by: BTreeMap<(String, String), Vec<Report>> = BTreeMap::new();
     for run in runs {
         for r in &run.reports {
@@ -93,7 +96,7 @@ const THEIRS: &str = "#f59e0b";
 
 /// Renders the chart for `runs`, with `caption` under the title.
 pub fn render(runs: &[Run], caption: &str) -> String {
-    let panels: Vec<(&Panel, Vec<(String, Option<f64>, Option<f64>)>)> = PANELS
+    let panels: Vec<(&Panel, Vec<Group>)> = PANELS
         .iter()
         .map(|p| (p, values(runs, p)))
         .filter(|(_, v)| !v.is_empty())
@@ -135,15 +138,7 @@ pub fn render(runs: &[Run], caption: &str) -> String {
     svg
 }
 
-fn draw_panel(
-    svg: &mut String,
-    x0: f64,
-    y0: f64,
-    w: f64,
-    h: f64,
-    title: &str,
-    groups: &[(String, Option<f64>, Option<f64>)],
-) {
+fn draw_panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, groups: &[Group]) {
     let top = y0 + 40.0;
     let bottom = y0 + h - 30.0;
     let max = groups

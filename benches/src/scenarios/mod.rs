@@ -1,4 +1,4 @@
-//! The scenarios. Each returns one [`Report`](crate::report::Report) for
+//! The scenarios. Each returns one [`Report`] for
 //! asynctasq; the apalis peer measures `drain` and `enqueue` the same way.
 
 pub mod backlog;

@@ -128,6 +128,58 @@ fn job(queue: &str) -> asynctasq_core::NewJob {
     }
 }
 
+/// The pools do not ping connections before lending them. A connection
+/// killed while idle must still cost the caller nothing: every statement
+/// is retried on a fresh connection, and an insert whose commit was lost
+/// is not doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_killed_behind_the_pools_back_cost_no_call() {
+    let app = unique("atq-idle");
+    let driver = driver(&app, "&listen=false").await;
+    let queue = unique("idlekill");
+    let queues = [queue.clone()];
+    // Fill both pools with several open connections.
+    let warm: Vec<_> = (0..4)
+        .map(|_| {
+            let d = driver.clone();
+            let q = queues.clone();
+            tokio::spawn(async move {
+                d.stats(Some(&q)).await.unwrap();
+                d.claim(claim_params(&q, 1)).await.unwrap();
+            })
+        })
+        .collect();
+    for w in warm {
+        w.await.unwrap();
+    }
+    let mut admin = admin().await;
+    assert!(terminate(&mut admin, &app).await >= 2, "nothing to kill");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let jobs: Vec<_> = (0..3).map(|_| job(&queue)).collect();
+    driver.enqueue(&jobs).await.expect("enqueue after the kill");
+    let claimed = driver
+        .claim(claim_params(&queues, 10))
+        .await
+        .expect("claim after the kill");
+    assert_eq!(claimed.len(), 3, "each job once");
+    let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
+    terminate(&mut admin, &app).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(driver.complete(&receipts).await.expect("complete"), 3);
+    let stats = driver.stats(Some(&queues)).await.expect("stats");
+    assert_eq!(stats[0].outstanding(), 0);
+}
+
+fn claim_params<'a>(queues: &'a [String], max: usize) -> asynctasq_core::ClaimParams<'a> {
+    asynctasq_core::ClaimParams {
+        worker: "idle-kill",
+        queues,
+        max,
+        lease: Duration::from_secs(30),
+    }
+}
+
 /// A job enqueued through one driver wakes a waiter of another driver (a
 /// different pool, as in another process) through NOTIFY, not by polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +370,7 @@ async fn concurrent_migrations_are_safe() {
     .fetch_one(&mut admin)
     .await
     .unwrap();
-    assert_eq!(versions, 1, "a version was applied twice");
+    assert_eq!(versions, 2, "each of the two versions is applied once");
     drivers[0].migrate().await.expect("migrate again");
     drop(drivers);
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

@@ -36,6 +36,7 @@
 
 mod insert;
 mod listen;
+mod reconnect;
 mod rows;
 mod schema;
 mod sql;
@@ -65,6 +66,7 @@ use crate::sql_common::{
 };
 pub use insert::PgInsert;
 use listen::Hub;
+use reconnect::retry_lost;
 
 /// The driver's name in logs and errors.
 const NAME: &str = "postgres";
@@ -108,6 +110,18 @@ pub struct PgConfig {
     /// notifications: `listen` is off or the listener is reconnecting
     /// (default 1 s).
     pub poll_interval: Duration,
+    /// Commit the worker's own writes (claims, completions, retries,
+    /// dead-letter moves, lease extensions and releases) durably, with
+    /// `synchronous_commit = on` (default `false`). When off, those writes
+    /// run on a second pool whose sessions start with
+    /// `synchronous_commit = off`: a commit returns before its WAL record
+    /// reaches disk, which saves a flush per claim and per batch of acks. A
+    /// Postgres *server* crash can then forget the last moments of them
+    /// (at most `3 × wal_writer_delay`, 600 ms by default), and the jobs
+    /// concerned run again — which the at-least-once contract already
+    /// allows. Dispatches always commit durably. Turn it on behind a proxy
+    /// that refuses startup options.
+    pub synchronous_acks: bool,
 }
 
 impl fmt::Debug for PgConfig {
@@ -120,6 +134,7 @@ impl fmt::Debug for PgConfig {
             .field("application_name", &self.application_name)
             .field("listen", &self.listen)
             .field("poll_interval", &self.poll_interval)
+            .field("synchronous_acks", &self.synchronous_acks)
             .finish()
     }
 }
@@ -131,6 +146,7 @@ const URL_OPTIONS: &[&str] = &[
     "acquire_timeout",
     "listen",
     "poll_interval",
+    "synchronous_acks",
 ];
 
 impl PgConfig {
@@ -144,6 +160,7 @@ impl PgConfig {
             application_name: "asynctasq".to_string(),
             listen: true,
             poll_interval: Duration::from_secs(1),
+            synchronous_acks: false,
         }
     }
 
@@ -175,6 +192,9 @@ impl PgConfig {
                         parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
                 }
                 "listen" => config.listen = parse_option(NAME, key, value, parse_bool)?,
+                "synchronous_acks" => {
+                    config.synchronous_acks = parse_option(NAME, key, value, parse_bool)?
+                }
                 "poll_interval" => {
                     config.poll_interval =
                         parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
@@ -220,7 +240,10 @@ pub struct PgDriver {
 }
 
 struct Inner {
+    /// Dispatches and admin commands: durable commits.
     pool: PgPool,
+    /// The worker's claims and acks (see [`PgConfig::synchronous_acks`]).
+    worker_pool: PgPool,
     hub: Hub,
     poll_interval: Duration,
     /// Consecutive waits that found due jobs at once (see `wait`).
@@ -254,14 +277,46 @@ impl PgDriver {
         if options.get_application_name().is_none() {
             options = options.application_name(&config.application_name);
         }
+        // Compiling a plan takes longer than running any of the driver's
+        // statements; estimates over a churning queue table can still
+        // cross `jit_above_cost`.
+        options = options.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
         Ok(Self::build(pool, config, target))
+    }
+
+    /// The pool for the worker's statements (claims, acks, the rescuer, the
+    /// idle check): the connect options of `pool`, plus session settings
+    /// for a hot, fixed set of statements:
+    /// - `plan_cache_mode = force_generic_plan`: each statement is planned
+    ///   once per connection, not on every call (a claim's planning costs
+    ///   more than its execution), and the plans do not swing with table
+    ///   statistics, which a queue table outruns;
+    /// - `jit = off`: estimates over a churning table can exceed
+    ///   `jit_above_cost`, and compiling takes longer than running;
+    /// - `synchronous_commit = off` unless [`PgConfig::synchronous_acks`].
+    ///
+    /// Connected lazily; see [`reconnect`] for why connections are not
+    /// pinged before use.
+    fn worker_pool(pool: &PgPool, config: &PgConfig) -> PgPool {
+        let synchronous_commit = if config.synchronous_acks { "on" } else { "off" };
+        let options = (*pool.connect_options()).clone().options([
+            ("plan_cache_mode", "force_generic_plan"),
+            ("jit", "off"),
+            ("synchronous_commit", synchronous_commit),
+        ]);
+        PgPoolOptions::new()
+            .max_connections(pool.options().get_max_connections())
+            .acquire_timeout(pool.options().get_acquire_timeout())
+            .test_before_acquire(false)
+            .connect_lazy_with(options)
     }
 
     /// A driver over an existing pool, e.g. the one of a sea-orm
@@ -272,8 +327,9 @@ impl PgDriver {
         Self::from_pool_with(pool, &PgConfig::new(""))
     }
 
-    /// Like [`from_pool`](Self::from_pool), taking `listen` and
-    /// `poll_interval` from `config` (its URL and pool settings are ignored).
+    /// Like [`from_pool`](Self::from_pool), taking `listen`,
+    /// `poll_interval` and `synchronous_acks` from `config` (its URL and pool
+    /// settings are ignored).
     pub fn from_pool_with(pool: PgPool, config: &PgConfig) -> Self {
         let options = pool.connect_options();
         let target = format!(
@@ -290,6 +346,7 @@ impl PgDriver {
         let listen_options = config.listen.then(|| (*pool.connect_options()).clone());
         PgDriver {
             inner: Arc::new(Inner {
+                worker_pool: Self::worker_pool(&pool, config),
                 hub: Hub::new(listen_options),
                 poll_interval: config.poll_interval.max(Duration::from_millis(10)),
                 spins: AtomicU32::new(0),
@@ -308,12 +365,18 @@ impl PgDriver {
         &self.inner.pool
     }
 
-    /// Runs a statement returning `(moved, queues woken)` and returns `moved`.
-    async fn moved(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    fn worker_pool_ref(&self) -> &PgPool {
+        &self.inner.worker_pool
+    }
+
+    /// Runs a statement returning `(moved, queues woken)` on `pool` and returns `moved`.
+    async fn moved<'q>(
+        pool: &PgPool,
+        query: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> Result<u64> {
-        let row = query.fetch_one(self.pool_ref()).await.map_err(db_err)?;
+        let row = retry_lost(pool, |pool, _| query().fetch_one(pool))
+            .await
+            .map_err(db_err)?;
         let moved: i64 = row.try_get(0).map_err(db_err)?;
         Ok(non_negative(moved))
     }
@@ -344,6 +407,14 @@ impl PgDriver {
     }
 }
 
+/// Whether `error` is a duplicate job id: on a retried insert, the rows of
+/// the try whose connection was lost, which had committed (ids are fresh
+/// UUIDs, and the statement inserts all of its rows or none).
+fn is_own_duplicate(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.is_unique_violation() && db.constraint() == Some("asynctasq_jobs_pkey"))
+}
+
 fn receipt_columns(receipts: &[Receipt]) -> (Vec<Uuid>, Vec<i64>) {
     receipts.iter().map(|r| (r.id.0, r.token)).unzip()
 }
@@ -367,7 +438,19 @@ impl Driver for PgDriver {
     }
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
-        PgInsert::new(jobs).execute(self.pool_ref()).await?;
+        let insert = PgInsert::new(jobs);
+        retry_lost(self.pool_ref(), |pool, retried| {
+            let insert = &insert;
+            async move {
+                match insert.query().execute(pool).await {
+                    // An earlier try committed before its connection was lost.
+                    Err(e) if retried && is_own_duplicate(&e) => Ok(Default::default()),
+                    other => other,
+                }
+            }
+        })
+        .await
+        .map_err(db_err)?;
         self.wake_locally(jobs);
         Ok(())
     }
@@ -382,15 +465,17 @@ impl Driver for PgDriver {
             return Ok(Vec::new());
         }
         let token: i64 = rand::random();
-        let rows = sqlx::query(sql::CLAIM)
-            .bind(params.queues)
-            .bind(count(params.max))
-            .bind(token)
-            .bind(millis(params.lease))
-            .bind(params.worker)
-            .fetch_all(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        let rows = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::CLAIM)
+                .bind(params.queues)
+                .bind(count(params.max))
+                .bind(token)
+                .bind(millis(params.lease))
+                .bind(params.worker)
+                .fetch_all(pool)
+        })
+        .await
+        .map_err(db_err)?;
         let mut claimed = rows
             .iter()
             .map(|row| rows::claimed(row, token))
@@ -413,12 +498,14 @@ impl Driver for PgDriver {
             return Ok(0);
         }
         let (ids, tokens) = receipt_columns(receipts);
-        let done = sqlx::query(sql::COMPLETE)
-            .bind(&ids)
-            .bind(&tokens)
-            .execute(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        let done = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::COMPLETE)
+                .bind(&ids)
+                .bind(&tokens)
+                .execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
@@ -429,26 +516,27 @@ impl Driver for PgDriver {
         error: &AttemptError,
     ) -> Result<bool> {
         let run_at = from_millis(to_millis(run_at));
-        let moved = self
-            .moved(
-                sqlx::query(sql::RETRY)
-                    .bind(receipt.id.0)
-                    .bind(receipt.token)
-                    .bind(run_at)
-                    .bind(error_json(error)),
-            )
-            .await?;
+        let moved = Self::moved(self.worker_pool_ref(), || {
+            sqlx::query(sql::RETRY)
+                .bind(receipt.id.0)
+                .bind(receipt.token)
+                .bind(run_at)
+                .bind(error_json(error))
+        })
+        .await?;
         Ok(moved > 0)
     }
 
     async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
-        let done = sqlx::query(sql::BURY)
-            .bind(receipt.id.0)
-            .bind(receipt.token)
-            .bind(error_json(error))
-            .execute(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        let done = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::BURY)
+                .bind(receipt.id.0)
+                .bind(receipt.token)
+                .bind(error_json(error))
+                .execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -457,8 +545,10 @@ impl Driver for PgDriver {
             return Ok(0);
         }
         let (ids, tokens) = receipt_columns(receipts);
-        self.moved(sqlx::query(sql::RELEASE).bind(&ids).bind(&tokens))
-            .await
+        Self::moved(self.worker_pool_ref(), || {
+            sqlx::query(sql::RELEASE).bind(&ids).bind(&tokens)
+        })
+        .await
     }
 
     async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
@@ -466,24 +556,26 @@ impl Driver for PgDriver {
             return Ok(0);
         }
         let (ids, tokens) = receipt_columns(receipts);
-        let done = sqlx::query(sql::EXTEND)
-            .bind(&ids)
-            .bind(&tokens)
-            .bind(millis(lease))
-            .execute(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        let done = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::EXTEND)
+                .bind(&ids)
+                .bind(&tokens)
+                .bind(millis(lease))
+                .execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
     async fn rescue_expired(&self) -> Result<RescueReport> {
         let mut report = RescueReport::default();
         loop {
-            let row = sqlx::query(sql::RESCUE)
-                .bind(RESCUE_BATCH)
-                .fetch_one(self.pool_ref())
-                .await
-                .map_err(db_err)?;
+            let row = retry_lost(self.worker_pool_ref(), |pool, _| {
+                sqlx::query(sql::RESCUE).bind(RESCUE_BATCH).fetch_one(pool)
+            })
+            .await
+            .map_err(db_err)?;
             let requeued: i64 = row.try_get(0).map_err(db_err)?;
             let buried: i64 = row.try_get(1).map_err(db_err)?;
             report.requeued += non_negative(requeued);
@@ -500,11 +592,13 @@ impl Driver for PgDriver {
         // read is announced to this receiver.
         let mut wakes = self.inner.hub.subscribe();
         let listening = self.inner.hub.ensure_listening();
-        let next_due: Option<i64> = sqlx::query_scalar(sql::NEXT_DUE)
-            .bind(queues)
-            .fetch_one(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        let next_due: Option<i64> = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query_scalar(sql::NEXT_DUE)
+                .bind(queues)
+                .fetch_one(pool)
+        })
+        .await
+        .map_err(db_err)?;
         if next_due.is_some_and(|ms| ms <= 0) {
             self.spin_pause().await;
             return Ok(());
@@ -540,11 +634,13 @@ impl Driver for PgDriver {
     }
 
     async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
-        let rows = match queues {
-            Some(queues) => sqlx::query(sql::STATS_QUEUES).bind(queues),
-            None => sqlx::query(sql::STATS_ALL),
-        }
-        .fetch_all(self.pool_ref())
+        let rows = retry_lost(self.pool_ref(), |pool, _| {
+            match queues {
+                Some(queues) => sqlx::query(sql::STATS_QUEUES).bind(queues),
+                None => sqlx::query(sql::STATS_ALL),
+            }
+            .fetch_all(pool)
+        })
         .await
         .map_err(db_err)?;
         rows.iter()
@@ -563,13 +659,13 @@ impl Driver for PgDriver {
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
-        sqlx::query(sql::JOB)
-            .bind(id.0)
-            .fetch_optional(self.pool_ref())
-            .await
-            .map_err(db_err)?
-            .map(|row| rows::info(&row))
-            .transpose()
+        retry_lost(self.pool_ref(), |pool, _| {
+            sqlx::query(sql::JOB).bind(id.0).fetch_optional(pool)
+        })
+        .await
+        .map_err(db_err)?
+        .map(|row| rows::info(&row))
+        .transpose()
     }
 
     async fn dead_list(
@@ -578,64 +674,72 @@ impl Driver for PgDriver {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<JobInfo>> {
-        let query = match queue {
-            Some(q) => sqlx::query(sql::DEAD_LIST_QUEUE)
-                .bind(count(limit))
-                .bind(count(offset))
-                .bind(q),
-            None => sqlx::query(sql::DEAD_LIST_ALL)
-                .bind(count(limit))
-                .bind(count(offset)),
-        };
-        let rows = query.fetch_all(self.pool_ref()).await.map_err(db_err)?;
+        let rows = retry_lost(self.pool_ref(), |pool, _| {
+            match queue {
+                Some(q) => sqlx::query(sql::DEAD_LIST_QUEUE)
+                    .bind(count(limit))
+                    .bind(count(offset))
+                    .bind(q),
+                None => sqlx::query(sql::DEAD_LIST_ALL)
+                    .bind(count(limit))
+                    .bind(count(offset)),
+            }
+            .fetch_all(pool)
+        })
+        .await
+        .map_err(db_err)?;
         rows.iter().map(rows::info).collect()
     }
 
     async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
-        let query = match selector {
+        Self::moved(self.pool_ref(), || match selector {
             DeadSelector::Ids(ids) => sqlx::query(sql::DEAD_REQUEUE_IDS)
                 .bind(ids.iter().map(|id| id.0).collect::<Vec<Uuid>>()),
             DeadSelector::All { queue: None } => sqlx::query(sql::DEAD_REQUEUE_ALL),
             DeadSelector::All { queue: Some(q) } => sqlx::query(sql::DEAD_REQUEUE_QUEUE).bind(q),
-        };
-        self.moved(query).await
+        })
+        .await
     }
 
     async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
-        let query = match selector {
-            DeadSelector::Ids(ids) => sqlx::query(sql::DEAD_PURGE_IDS)
-                .bind(ids.iter().map(|id| id.0).collect::<Vec<Uuid>>()),
-            DeadSelector::All { queue: None } => sqlx::query(sql::DEAD_PURGE_ALL),
-            DeadSelector::All { queue: Some(q) } => sqlx::query(sql::DEAD_PURGE_QUEUE).bind(q),
-        };
-        let done = query.execute(self.pool_ref()).await.map_err(db_err)?;
+        let done = retry_lost(self.pool_ref(), |pool, _| {
+            match selector {
+                DeadSelector::Ids(ids) => sqlx::query(sql::DEAD_PURGE_IDS)
+                    .bind(ids.iter().map(|id| id.0).collect::<Vec<Uuid>>()),
+                DeadSelector::All { queue: None } => sqlx::query(sql::DEAD_PURGE_ALL),
+                DeadSelector::All { queue: Some(q) } => sqlx::query(sql::DEAD_PURGE_QUEUE).bind(q),
+            }
+            .execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
     async fn queue_purge(&self, queue: &str) -> Result<u64> {
-        let done = sqlx::query(sql::QUEUE_PURGE)
-            .bind(queue)
-            .execute(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        let done = retry_lost(self.pool_ref(), |pool, _| {
+            sqlx::query(sql::QUEUE_PURGE).bind(queue).execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
     async fn queue_pause(&self, queue: &str) -> Result<()> {
-        sqlx::query(sql::QUEUE_PAUSE)
-            .bind(queue)
-            .execute(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        retry_lost(self.pool_ref(), |pool, _| {
+            sqlx::query(sql::QUEUE_PAUSE).bind(queue).execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
     async fn queue_resume(&self, queue: &str) -> Result<()> {
-        sqlx::query(sql::QUEUE_RESUME)
-            .bind(queue)
-            .execute(self.pool_ref())
-            .await
-            .map_err(db_err)?;
+        retry_lost(self.pool_ref(), |pool, _| {
+            sqlx::query(sql::QUEUE_RESUME).bind(queue).execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
         if !self.inner.hub.is_listening() {
             self.inner.hub.publish(Wake::Due {
                 queue: Some(Arc::from(queue)),

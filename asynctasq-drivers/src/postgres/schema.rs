@@ -46,9 +46,6 @@ ALTER TABLE asynctasq_jobs SET (
 -- Claims: per queue, in claim order. Partial, so running and dead rows cost nothing.
 CREATE INDEX IF NOT EXISTS asynctasq_jobs_claim
     ON asynctasq_jobs (queue, priority DESC, run_at, id) WHERE state = 'pending';
--- The earliest run_at of a queue (idle wake-ups) and ready/scheduled counts.
-CREATE INDEX IF NOT EXISTS asynctasq_jobs_due
-    ON asynctasq_jobs (queue, run_at) WHERE state = 'pending';
 -- The rescuer: expired leases.
 CREATE INDEX IF NOT EXISTS asynctasq_jobs_lease
     ON asynctasq_jobs (lease_until) WHERE state = 'running';
@@ -92,6 +89,11 @@ CREATE TRIGGER asynctasq_jobs_notify
     REFERENCING NEW TABLE AS asynctasq_new_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION asynctasq_jobs_inserted();
 "#,
+    // 2: drop `asynctasq_jobs_due (queue, run_at)`, which version 1 created.
+    // The claim index answers "earliest due job" per priority level, and a
+    // second index over pending jobs cost every insert and, with statistics
+    // stale after a bulk insert, lured the claim into sorting a whole queue.
+    "DROP INDEX IF EXISTS asynctasq_jobs_due;",
 ];
 
 /// The schema version this build creates.

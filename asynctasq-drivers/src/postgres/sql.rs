@@ -25,10 +25,18 @@ macro_rules! info_columns {
 
 /// The receipts `$1` (ids) and `$2` (tokens) joined to the jobs `j` that
 /// are still running under that token (fencing).
+///
+/// A job has a lease token exactly while it is running: the claim sets it,
+/// and every statement that ends a lease (complete, release, retry, bury,
+/// rescue) clears it. So the token match is the whole test, and the fenced
+/// statements say nothing of `state`: that keeps the partial lease index
+/// (`WHERE state = 'running'`) out of their plans, which the planner would
+/// otherwise pick whenever stale statistics claim few running jobs, and scan
+/// whole. They reach rows through the primary key only.
 macro_rules! held {
     () => {
         "unnest($1::uuid[], $2::int8[]) AS r(id, token) \
-         WHERE j.id = r.id AND j.lease_token = r.token AND j.state = 'running'"
+         WHERE j.id = r.id AND j.lease_token = r.token"
     };
 }
 
@@ -49,6 +57,28 @@ pub(super) const INSERT_JOBS: &str = "INSERT INTO asynctasq_jobs \
      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], \
                           $5::timestamptz[], $6::int4[], $7::bytea[])";
 
+/// CTE `levels(queue, priority, run_at)`: for each unpaused queue of `$1`,
+/// every priority level that holds pending jobs, with the earliest `run_at`
+/// of the level. One probe of the claim index per level (a loose index
+/// scan), however many jobs each level holds.
+macro_rules! levels {
+    () => {
+        "queues AS ( \
+           SELECT DISTINCT q.name FROM unnest($1::text[]) AS q(name) \
+           WHERE NOT EXISTS (SELECT 1 FROM asynctasq_queues p WHERE p.name = q.name AND p.paused)), \
+         levels AS ( \
+           SELECT h.queue, h.priority, h.run_at FROM queues CROSS JOIN LATERAL ( \
+             SELECT j.queue, j.priority, j.run_at FROM asynctasq_jobs j \
+             WHERE j.state = 'pending' AND j.queue = queues.name \
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) h \
+           UNION ALL \
+           SELECT h.queue, h.priority, h.run_at FROM levels l CROSS JOIN LATERAL ( \
+             SELECT j.queue, j.priority, j.run_at FROM asynctasq_jobs j \
+             WHERE j.state = 'pending' AND j.queue = l.queue AND j.priority < l.priority \
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) h)"
+    };
+}
+
 /// Leases up to `$2` ready jobs of the unpaused queues `$1`, highest
 /// priority first, then earliest `run_at`, then oldest id. `$3` token,
 /// `$4` lease in milliseconds, `$5` worker.
@@ -62,21 +92,13 @@ pub(super) const INSERT_JOBS: &str = "INSERT INTO asynctasq_jobs \
 /// and only then scans each such level from its earliest job, locking with
 /// `FOR UPDATE SKIP LOCKED` so concurrent claimers pass each other by. The
 /// cost is O(levels × log n + batch), whatever the number of scheduled jobs.
+/// The rows are updated through `id = ANY(ARRAY(...))`, a primary-key probe
+/// per job whatever the planner believes about the batch's size (the
+/// statement runs as a generic plan, where `LIMIT $2` is unknown).
 pub(super) const CLAIM: &str = concat!(
-    "WITH RECURSIVE \
-     queues AS ( \
-       SELECT DISTINCT q.name FROM unnest($1::text[]) AS q(name) \
-       WHERE NOT EXISTS (SELECT 1 FROM asynctasq_queues p WHERE p.name = q.name AND p.paused)), \
-     levels AS ( \
-       SELECT h.queue, h.priority, h.run_at FROM queues CROSS JOIN LATERAL ( \
-         SELECT j.queue, j.priority, j.run_at FROM asynctasq_jobs j \
-         WHERE j.state = 'pending' AND j.queue = queues.name \
-         ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) h \
-       UNION ALL \
-       SELECT h.queue, h.priority, h.run_at FROM levels l CROSS JOIN LATERAL ( \
-         SELECT j.queue, j.priority, j.run_at FROM asynctasq_jobs j \
-         WHERE j.state = 'pending' AND j.queue = l.queue AND j.priority < l.priority \
-         ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) h), \
+    "WITH RECURSIVE ",
+    levels!(),
+    ", \
      picked AS ( \
        SELECT c.id FROM levels l CROSS JOIN LATERAL ( \
          SELECT j.id, j.priority, j.run_at FROM asynctasq_jobs j \
@@ -88,7 +110,7 @@ pub(super) const CLAIM: &str = concat!(
        ORDER BY c.priority DESC, c.run_at, c.id LIMIT $2) \
      UPDATE asynctasq_jobs j SET state = 'running', attempt = j.attempt + 1, \
        lease_token = $3, lease_until = now() + $4 * interval '1 millisecond', worker = $5 \
-     FROM picked WHERE j.id = picked.id \
+     WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) \
      RETURNING ",
     claimed_columns!()
 );
@@ -119,7 +141,7 @@ pub(super) const RETRY: &str = concat!(
     "WITH moved AS (UPDATE asynctasq_jobs SET state = 'pending', run_at = $3, \
        lease_token = NULL, lease_until = NULL, worker = NULL, \
        errors = errors || jsonb_build_array($4::jsonb) \
-     WHERE id = $1 AND lease_token = $2 AND state = 'running' \
+     WHERE id = $1 AND lease_token = $2 \
      RETURNING queue, run_at)",
     count_and_wake_moved!()
 );
@@ -128,7 +150,7 @@ pub(super) const RETRY: &str = concat!(
 pub(super) const BURY: &str = "UPDATE asynctasq_jobs SET state = 'dead', failed_at = now(), \
        lease_token = NULL, lease_until = NULL, worker = NULL, \
        errors = errors || jsonb_build_array($3::jsonb) \
-     WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+     WHERE id = $1 AND lease_token = $2";
 
 /// An attempt error recorded by the rescuer, for the job aliased `j`.
 macro_rules! lease_error {
@@ -165,11 +187,11 @@ pub(super) const RESCUE: &str = concat!(
 
 /// Milliseconds until the earliest pending job of the unpaused queues `$1`
 /// is due (zero or negative: due now), or NULL when they hold none.
-pub(super) const NEXT_DUE: &str = "SELECT floor(extract(epoch FROM (min(d.run_at) - clock_timestamp())) * 1000)::int8 \
-     FROM unnest($1::text[]) AS q(name) \
-     CROSS JOIN LATERAL (SELECT j.run_at FROM asynctasq_jobs j \
-       WHERE j.state = 'pending' AND j.queue = q.name ORDER BY j.run_at LIMIT 1) d \
-     WHERE NOT EXISTS (SELECT 1 FROM asynctasq_queues p WHERE p.name = q.name AND p.paused)";
+pub(super) const NEXT_DUE: &str = concat!(
+    "WITH RECURSIVE ",
+    levels!(),
+    " SELECT floor(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::int8 FROM levels"
+);
 
 /// Counts by state for the queues `$1`, each from its partial index.
 pub(super) const STATS_QUEUES: &str = "SELECT q.name, \

@@ -25,18 +25,21 @@ mod stats;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use stats::WorkerReport;
 
 use crate::dispatch::Client;
+use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::job::{ClaimParams, JobId, Receipt};
+use crate::job::{ClaimParams, ClaimedJob, JobId, Receipt};
 use crate::task::Registry;
 use completer::Finished;
 use stats::WorkerCounters;
@@ -258,6 +261,7 @@ impl Runtime {
         ));
         let semaphore = Arc::new(Semaphore::new(config.concurrency));
         let mut jobs = JoinSet::new();
+        let mut claims = Claims::default();
         let mut claim_pause = Duration::from_millis(100);
 
         loop {
@@ -266,94 +270,76 @@ impl Runtime {
             }
             let remaining = config
                 .max_jobs
-                .map(|max| max.saturating_sub(self.counters.claimed()));
-            if remaining == Some(0) {
+                .map(|max| max.saturating_sub(self.counters.claimed() + claims.requested));
+            if remaining == Some(0) && claims.is_empty() {
                 break;
             }
             while jobs.try_join_next().is_some() {}
-            let first = tokio::select! {
-                permit = semaphore.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            let may_claim = remaining != Some(0) && claims.may_start();
+            tokio::select! {
+                biased;
                 _ = stop.changed() => break,
-            };
-            let mut permits = vec![first];
-            let want = remaining.map_or(config.claim_batch, |r| {
-                r.min(config.claim_batch as u64) as usize
-            });
-            while permits.len() < want {
-                match semaphore.clone().try_acquire_owned() {
-                    Ok(p) => permits.push(p),
-                    Err(_) => break,
-                }
-            }
-            let params = ClaimParams {
-                worker: &config.id,
-                queues: &config.queues,
-                max: permits.len(),
-                lease: config.lease,
-            };
-            let claimed = match driver.claim(params).await {
-                Ok(c) => {
-                    claim_pause = Duration::from_millis(100);
-                    c
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "claim failed; retrying in {claim_pause:?}");
-                    drop(permits);
+                Some(outcome) = claims.next() => {
+                    match outcome.result {
+                        Ok(claimed) => {
+                            claim_pause = Duration::from_millis(100);
+                            claims.saturated = claimed.len() == outcome.permits.len();
+                            let got = claimed.len();
+                            self.start(claimed, outcome.permits, &mut jobs, &done_tx);
+                            if got > 0 || !claims.is_empty() {
+                                continue;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "claim failed; retrying in {claim_pause:?}");
+                            drop(outcome.permits);
+                            claims.saturated = false;
+                            tokio::select! {
+                                _ = tokio::time::sleep(claim_pause) => {},
+                                _ = stop.changed() => break,
+                            }
+                            claim_pause = (claim_pause * 2).min(Duration::from_secs(5));
+                            continue;
+                        }
+                    }
+                    // The queues looked empty and no other claim is out: idle.
+                    if config.burst && self.drained(&semaphore).await {
+                        break;
+                    }
+                    let wait = if config.burst {
+                        config.idle_wait.min(Duration::from_millis(20))
+                    } else {
+                        config.idle_wait
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(claim_pause) => {},
+                        r = driver.wait(&config.queues, wait) => if let Err(e) = r {
+                            tracing::warn!(error = %e, "waiting for work failed");
+                            tokio::time::sleep(claim_pause).await;
+                        },
                         _ = stop.changed() => break,
                     }
-                    claim_pause = (claim_pause * 2).min(Duration::from_secs(5));
-                    continue;
                 }
-            };
-            let got = claimed.len();
-            self.counters.record_claimed(got as u64);
-            for job in claimed {
-                let permit = permits.pop().expect("claim returned at most `max` jobs");
-                self.executing
-                    .lock()
-                    .expect("executing map poisoned")
-                    .insert(job.receipt.id, job.receipt);
-                let registry = self.registry.clone();
-                let executing = self.executing.clone();
-                let database = self.database.clone();
-                let done = done_tx.clone();
-                jobs.spawn(async move {
-                    tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
-                    let verdict = executor::execute(&job, &registry, database.as_ref()).await;
-                    executing
-                        .lock()
-                        .expect("executing map poisoned")
-                        .remove(&job.receipt.id);
-                    drop(permit);
-                    let _ = done
-                        .send(Finished {
-                            receipt: job.receipt,
-                            task: job.task,
-                            verdict,
-                        })
-                        .await;
-                });
+                permit = semaphore.clone().acquire_owned(), if may_claim => {
+                    let first = permit.expect("semaphore is never closed");
+                    let want = remaining.map_or(config.claim_batch, |r| {
+                        r.min(config.claim_batch as u64) as usize
+                    });
+                    let mut permits = vec![first];
+                    while permits.len() < want {
+                        match semaphore.clone().try_acquire_owned() {
+                            Ok(p) => permits.push(p),
+                            Err(_) => break,
+                        }
+                    }
+                    claims.start(driver.clone(), config.clone(), permits);
+                }
             }
-            drop(permits);
-            if got > 0 {
-                continue;
-            }
-            if config.burst && self.drained(&semaphore).await {
-                break;
-            }
-            let wait = if config.burst {
-                config.idle_wait.min(Duration::from_millis(20))
-            } else {
-                config.idle_wait
-            };
-            tokio::select! {
-                r = driver.wait(&config.queues, wait) => if let Err(e) = r {
-                    tracing::warn!(error = %e, "waiting for work failed");
-                    tokio::time::sleep(claim_pause).await;
-                },
-                _ = stop.changed() => break,
+        }
+        // Claims still out when the loop ends: their jobs run (or are
+        // released) with the others.
+        while let Some(outcome) = claims.next().await {
+            if let Ok(claimed) = outcome.result {
+                self.start(claimed, outcome.permits, &mut jobs, &done_tx);
             }
         }
 
@@ -364,6 +350,44 @@ impl Runtime {
         let report = self.counters.report();
         tracing::info!(worker = %config.id, ?report, "worker stopped");
         Ok(report)
+    }
+
+    /// Runs claimed jobs, one permit each; unused permits are returned.
+    fn start(
+        &self,
+        claimed: Vec<ClaimedJob>,
+        mut permits: Vec<OwnedSemaphorePermit>,
+        jobs: &mut JoinSet<()>,
+        done_tx: &mpsc::Sender<Finished>,
+    ) {
+        self.counters.record_claimed(claimed.len() as u64);
+        for job in claimed {
+            let permit = permits.pop().expect("claim returned at most `max` jobs");
+            self.executing
+                .lock()
+                .expect("executing map poisoned")
+                .insert(job.receipt.id, job.receipt);
+            let registry = self.registry.clone();
+            let executing = self.executing.clone();
+            let database = self.database.clone();
+            let done = done_tx.clone();
+            jobs.spawn(async move {
+                tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
+                let verdict = executor::execute(&job, &registry, database.as_ref()).await;
+                executing
+                    .lock()
+                    .expect("executing map poisoned")
+                    .remove(&job.receipt.id);
+                drop(permit);
+                let _ = done
+                    .send(Finished {
+                        receipt: job.receipt,
+                        task: job.task,
+                        verdict,
+                    })
+                    .await;
+            });
+        }
     }
 
     /// `true` when this worker runs nothing and the queues hold no outstanding job.
@@ -428,6 +452,74 @@ impl Runtime {
                 "releasing unfinished jobs failed; their leases will expire and the rescuer will return them"
             ),
         }
+    }
+}
+
+/// Most claims a worker has out at once. While the queues keep filling
+/// whole batches, the next claim is sent before the previous one returns,
+/// so the worker never sits idle for a claim's round trip.
+const MAX_CLAIMS_IN_FLIGHT: usize = 2;
+
+/// A claim's answer, with the permits it was sent with (one per job asked).
+struct ClaimOutcome {
+    result: Result<Vec<ClaimedJob>>,
+    permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// The claims in flight.
+#[derive(Default)]
+struct Claims {
+    tasks: JoinSet<ClaimOutcome>,
+    /// Jobs asked for by the claims in flight (for `max_jobs`).
+    requested: u64,
+    /// The last claim came back full: more work is likely waiting.
+    saturated: bool,
+}
+
+impl Claims {
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Whether another claim may be sent now.
+    fn may_start(&self) -> bool {
+        self.tasks.is_empty() || (self.saturated && self.tasks.len() < MAX_CLAIMS_IN_FLIGHT)
+    }
+
+    /// Sends a claim for `permits.len()` jobs.
+    fn start(
+        &mut self,
+        driver: Arc<dyn Driver>,
+        config: Arc<WorkerConfig>,
+        permits: Vec<OwnedSemaphorePermit>,
+    ) {
+        self.requested += permits.len() as u64;
+        self.tasks.spawn(async move {
+            let params = ClaimParams {
+                worker: &config.id,
+                queues: &config.queues,
+                max: permits.len(),
+                lease: config.lease,
+            };
+            let name = driver.name();
+            let result = AssertUnwindSafe(driver.claim(params))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(Error::driver(name, "the driver panicked in claim")));
+            ClaimOutcome { result, permits }
+        });
+    }
+
+    /// The next claim to answer; `None` when none is out.
+    async fn next(&mut self) -> Option<ClaimOutcome> {
+        // Claim tasks are never aborted and catch their panics.
+        let outcome = self
+            .tasks
+            .join_next()
+            .await?
+            .expect("claim tasks neither panic nor get aborted");
+        self.requested -= outcome.permits.len() as u64;
+        Some(outcome)
     }
 }
 

@@ -42,6 +42,16 @@ pub async fn run(target: &Target, opts: &Opts) -> anyhow::Result<Report> {
     // The dispatch call's own duration (the commit), part of the latency.
     let d = percentiles(&mut dispatch_ms);
     report.metric("dispatch.p50_ms", d.p50, "ms", Better::Info);
+    // The claim that found the job, the other part of the latency.
+    let hits = &target.timings.claim_hits;
+    if hits.calls() > 0 {
+        report.metric(
+            "claim.mean_ms",
+            super::ms(hits.total()) / hits.calls() as f64,
+            "ms",
+            Better::Info,
+        );
+    }
     report.metric(
         "waits",
         target.timings.wait.calls() as f64,

@@ -239,10 +239,13 @@ async fn run(name: &str, common: &Common) -> anyhow::Result<Run> {
             // Alternate who goes first, so neither always runs on a cooler machine.
             let peer_first = round % 2 == 1;
             if let (Some(bin), true) = (with_peer, peer_first) {
+                settle(target.as_ref()).await?;
                 theirs.push(run_peer(bin, scenario, target.as_ref(), &opts, round).await);
             }
+            settle(target.as_ref()).await?;
             ours.push(run_ours(scenario, target.as_ref(), common, &opts, &run_id).await);
             if let (Some(bin), false) = (with_peer, peer_first) {
+                settle(target.as_ref()).await?;
                 theirs.push(run_peer(bin, scenario, target.as_ref(), &opts, round).await);
             }
         }
@@ -263,6 +266,14 @@ async fn run(name: &str, common: &Common) -> anyhow::Result<Run> {
         t.cleanup().await?;
     }
     Ok(run)
+}
+
+/// Lets the backend start each run clean (see [`Target::settle`]).
+async fn settle(target: Option<&Target>) -> anyhow::Result<()> {
+    match target {
+        Some(t) => t.settle().await,
+        None => Ok(()),
+    }
 }
 
 async fn run_ours(

@@ -195,6 +195,29 @@ impl Target {
         Ok(())
     }
 
+    /// Vacuums the Postgres job tables, asynctasq's and the apalis peer's,
+    /// so that every system and round starts without the dead rows of the
+    /// previous one (autovacuum may be off, as it is on the machine the
+    /// published runs come from). Other drivers need nothing.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        if self.kind != DriverKind::Postgres {
+            return Ok(());
+        }
+        let db = Database::connect(&self.server_url).await?;
+        db.execute_unprepared("VACUUM (ANALYZE) asynctasq_jobs").await?;
+        let apalis: Option<sea_orm::QueryResult> = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT 1 FROM pg_tables WHERE schemaname = 'apalis' AND tablename = 'jobs'",
+            ))
+            .await?;
+        if apalis.is_some() {
+            db.execute_unprepared("VACUUM (ANALYZE) apalis.jobs").await?;
+        }
+        db.close().await?;
+        Ok(())
+    }
+
     /// Removes everything the run created: the SQLite file, the Redis keys
     /// under the run's prefix, the private cluster.
     pub async fn cleanup(self) -> anyhow::Result<()> {

@@ -204,7 +204,8 @@ impl Target {
             return Ok(());
         }
         let db = Database::connect(&self.server_url).await?;
-        db.execute_unprepared("VACUUM (ANALYZE) asynctasq_jobs").await?;
+        db.execute_unprepared("VACUUM (ANALYZE) asynctasq_jobs")
+            .await?;
         let apalis: Option<sea_orm::QueryResult> = db
             .query_one_raw(Statement::from_string(
                 db.get_database_backend(),
@@ -212,7 +213,8 @@ impl Target {
             ))
             .await?;
         if apalis.is_some() {
-            db.execute_unprepared("VACUUM (ANALYZE) apalis.jobs").await?;
+            db.execute_unprepared("VACUUM (ANALYZE) apalis.jobs")
+                .await?;
         }
         db.close().await?;
         Ok(())

@@ -25,11 +25,15 @@
 //!   worker's own idle timeout, so a lost notification costs latency, never
 //!   a job.
 //! - **Time** is the database's clock, so leases mean the same on every host.
-//! - **Connection loss** (a killed backend, a server restart) fails the
-//!   statements in flight; the pool replaces dead connections, the worker
-//!   retries its claims and acks, and a claim whose answer was lost is
-//!   rescued when its lease expires. Nothing is lost; delivery is
-//!   at-least-once.
+//! - **Two pools.** Dispatches and admin commands use the main pool and
+//!   commit durably. The worker's claims and acks use a second pool with
+//!   generic plans, `jit = off` and, unless
+//!   [`synchronous_acks`](PgConfig::synchronous_acks), asynchronous commit.
+//! - **Connection loss** (a killed backend, a server restart): a statement
+//!   that finds its idle connection dead is retried on another (see
+//!   `reconnect`); statements in flight fail, the worker retries its claims
+//!   and acks, and a claim whose answer was lost is rescued when its lease
+//!   expires. Nothing is lost; delivery is at-least-once.
 //!
 //! The insert of a batch is a reusable statement, [`PgInsert`], for
 //! transactional enqueue on the application's own transaction.

@@ -307,6 +307,11 @@ impl PgDriver {
     ///   `jit_above_cost`, and compiling takes longer than running;
     /// - `synchronous_commit = off` unless [`PgConfig::synchronous_acks`].
     ///
+    /// Each new connection copies the `search_path` of a connection of
+    /// `pool`: an application's pool may set it after connecting (sea-orm's
+    /// `set_schema_search_path` does), which the connect options do not
+    /// carry, and both pools must see the same tables.
+    ///
     /// Connected lazily; see [`reconnect`] for why connections are not
     /// pinged before use.
     fn worker_pool(pool: &PgPool, config: &PgConfig) -> PgPool {
@@ -316,10 +321,24 @@ impl PgDriver {
             ("jit", "off"),
             ("synchronous_commit", synchronous_commit),
         ]);
+        let main = pool.clone();
         PgPoolOptions::new()
             .max_connections(pool.options().get_max_connections())
             .acquire_timeout(pool.options().get_acquire_timeout())
             .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                let main = main.clone();
+                Box::pin(async move {
+                    let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+                        .fetch_one(&main)
+                        .await?;
+                    sqlx::query("SELECT set_config('search_path', $1, false)")
+                        .bind(path)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_lazy_with(options)
     }
 

@@ -19,7 +19,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{p:q}:job:<id>` | hash | task, payload, prio, max, run_at, created, attempt, claims, state (`p`/`r`/`d`), errors, failed_at |
+//! | `{p:q}:job:<id>` | hash | task, payload, prio, max, run_at, created; from the first claim on also attempt, claims, state (`p`/`r`/`d`; absent means pending); errors, failed_at |
 //! | `{p:q}:pending:<priority>` | sorted set | ids of scheduled and ready jobs of that priority, scored by run_at (ms) |
 //! | `{p:q}:prios` | sorted set | the priority levels that may hold pending jobs |
 //! | `{p:q}:running` | sorted set | leased ids, scored by lease deadline (ms) |

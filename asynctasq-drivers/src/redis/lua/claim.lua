@@ -25,8 +25,8 @@ for _, prio in ipairs(prios) do
       local jk = job_key(id)
       local f = redis.call('HMGET', jk, 'task', 'max', 'payload', 'attempt', 'claims')
       if f[1] then
-        local attempt = int(tonumber(f[4]) + 1)
-        local claims = int(tonumber(f[5]) + 1)
+        local attempt = int(tonumber(f[4] or 0) + 1)
+        local claims = int(tonumber(f[5] or 0) + 1)
         redis.call('HSET', jk, 'attempt', attempt, 'claims', claims, 'state', 'r')
         leases[#leases + 1] = deadline
         leases[#leases + 1] = id

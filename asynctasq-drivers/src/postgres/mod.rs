@@ -329,9 +329,10 @@ impl PgDriver {
             .after_connect(move |conn, _| {
                 let main = main.clone();
                 Box::pin(async move {
-                    let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
-                        .fetch_one(&main)
-                        .await?;
+                    let path: String = retry_lost(&main, |pool, _| {
+                        sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(pool)
+                    })
+                    .await?;
                     sqlx::query("SELECT set_config('search_path', $1, false)")
                         .bind(path)
                         .execute(&mut *conn)

@@ -95,8 +95,9 @@ fn db_err(e: sqlx::Error) -> Error {
 pub struct PgConfig {
     /// The connection URL (`postgres://` or `postgresql://`).
     pub url: String,
-    /// Most connections in the driver's pool (default 10). The listener
-    /// uses one more, outside the pool.
+    /// Most connections in each of the driver's two pools (default 10):
+    /// the main one (dispatches, admin commands) and the worker's, which
+    /// connects only when claims and acks run. The listener uses one more.
     pub max_connections: u32,
     /// Connections kept open when idle (default 0).
     pub min_connections: u32,
@@ -345,8 +346,9 @@ impl PgDriver {
 
     /// A driver over an existing pool, e.g. the one of a sea-orm
     /// `DatabaseConnection` (`db.get_postgres_connection_pool().clone()`),
-    /// with default settings. The listener opens one extra connection with
-    /// the pool's connect options.
+    /// with default settings. The worker's pool (as large as this one) and
+    /// the listener open their own connections with the pool's connect
+    /// options; the worker's pool also copies its `search_path`.
     pub fn from_pool(pool: PgPool) -> Self {
         Self::from_pool_with(pool, &PgConfig::new(""))
     }

@@ -241,6 +241,8 @@ struct Head {
     priority: i16,
     /// Its earliest `run_at` (epoch ms).
     first: i64,
+    /// The queue's lowest pending level: none below this one if equal.
+    lowest: i16,
 }
 
 /// The exclusive upper bound that makes a probe find a queue's highest level.
@@ -262,6 +264,7 @@ async fn probe<'c, E: sqlx::MySqlExecutor<'c>>(
             .bind(&queues[q])
             .bind(&queues[q])
             .bind(&queues[q])
+            .bind(&queues[q])
             .bind(below);
     }
     let rows = query.fetch_all(exec).await.map_err(db_err)?;
@@ -272,10 +275,13 @@ async fn probe<'c, E: sqlx::MySqlExecutor<'c>>(
             let first: Option<i64> = row.try_get(2).map_err(db_err)?;
             let now: i64 = row.try_get(3).map_err(db_err)?;
             let paused: Option<bool> = row.try_get(4).map_err(db_err)?;
+            let lowest: Option<i64> = row.try_get(5).map_err(db_err)?;
+            let level = |p: i64| i16::try_from(p).unwrap_or_default();
             let head = match (priority, first) {
                 (Some(p), Some(first)) => Some(Head {
-                    priority: i16::try_from(p).unwrap_or_default(),
+                    priority: level(p),
                     first,
+                    lowest: lowest.map_or(level(p), level),
                 }),
                 _ => None,
             };
@@ -598,7 +604,17 @@ impl Driver for MySqlDriver {
             if picked.len() >= max {
                 break;
             }
-            let next: Vec<(usize, i32)> = level.iter().map(|&q| (q, i32::from(priority))).collect();
+            // Probe below this level only the queues that have lower levels.
+            let mut next: Vec<(usize, i32)> = Vec::new();
+            for &q in &level {
+                match frontier[q] {
+                    Some(h) if h.lowest < h.priority => next.push((q, i32::from(priority))),
+                    _ => frontier[q] = None,
+                }
+            }
+            if next.is_empty() {
+                continue;
+            }
             let heads = match tx.as_mut() {
                 Some(conn) => probe(&mut **conn, &queues, &next).await?,
                 None => probe(&self.inner.pool, &queues, &next).await?,

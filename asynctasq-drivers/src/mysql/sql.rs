@@ -73,15 +73,18 @@ pub(super) const INSERT_ROW: &str = concat!("(?, ?, ?, ?, ?, ?, ?, '[]', ", now_
 
 /// One probe of [`probes`]: the highest priority level of a queue below a
 /// bound that holds pending jobs, with its earliest `run_at`, the
-/// database's clock and the queue's paused flag. Binds: the probe's index,
-/// queue (three times), the exclusive upper bound of the priority.
-/// Both aggregates are resolved from the claim index alone ("select tables
-/// optimized away"): two index probes, whatever the statistics say.
+/// database's clock, the queue's paused flag and its lowest pending level
+/// (so that a claim which empties a level knows, without another round
+/// trip, whether a lower one is worth probing). Binds: the probe's index,
+/// queue (four times), the exclusive upper bound of the priority.
+/// The aggregates are resolved from the claim index alone ("select tables
+/// optimized away"): three index probes, whatever the statistics say.
 const PROBE: &str = concat!(
     "SELECT ?, x.p, \
        (SELECT MIN(run_at) FROM asynctasq_jobs WHERE state = 'pending' AND queue = ? AND priority = x.p), ",
     now_ms!(),
-    ", (SELECT paused FROM asynctasq_queues WHERE name = ?) \
+    ", (SELECT paused FROM asynctasq_queues WHERE name = ?), \
+       (SELECT MIN(priority) FROM asynctasq_jobs WHERE state = 'pending' AND queue = ?) \
      FROM (SELECT (SELECT MAX(priority) FROM asynctasq_jobs \
                    WHERE state = 'pending' AND queue = ? AND priority < ?) AS p) x"
 );

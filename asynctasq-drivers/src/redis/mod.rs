@@ -19,7 +19,9 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{p:q}:job:<id>` | hash | task, payload, prio, max, run_at, created; from the first claim on also attempt, claims, state (`p`/`r`/`d`; absent means pending); errors, failed_at |
+//! | `{p:q}:job:<id>` | string | the job's body, written once: task, priority, max_attempts, run_at, created and the payload (MessagePack) |
+//! | `{p:q}:meta` | hash | id → `claims:attempt`, from a job's first claim on (the claim counter is the fencing token) |
+//! | `{p:q}:errors` | hash | id → the job's failed attempts, one JSON object per line |
 //! | `{p:q}:pending:<priority>` | sorted set | ids of scheduled and ready jobs of that priority, scored by run_at (ms) |
 //! | `{p:q}:prios` | sorted set | the priority levels that may hold pending jobs |
 //! | `{p:q}:running` | sorted set | leased ids, scored by lease deadline (ms) |
@@ -37,8 +39,11 @@
 //! Each state change is one Lua script on one queue (`lua/*.lua`), atomic on
 //! the server, and every script works on a bounded batch (at most a few
 //! hundred jobs per call; the driver loops), so a backlog of millions costs
-//! the same per call as a backlog of ten. Completed jobs are deleted with their
-//! hash. Receipt tokens carry the queue's number and the job's claim counter:
+//! the same per call as a backlog of ten. A job's state is the sorted set
+//! that holds it, and the hot paths (enqueue, claim, complete) are a fixed
+//! number of variadic commands per batch (`MGET`/`MSET`, `HMGET`/`HSET`,
+//! `ZMSCORE`, `ZADD`/`ZREM`, `DEL`), never commands per job. Completed jobs
+//! are deleted with their body, meta and errors. Receipt tokens carry the queue's number and the job's claim counter:
 //! acks find the queue without an index, and an ack applies only while the job
 //! is still running under that counter (fencing).
 //!
@@ -49,6 +54,7 @@
 //!
 //! See `docs/drivers.md` (section Redis) for the full description.
 
+mod body;
 mod conn;
 mod scripts;
 mod url;
@@ -425,32 +431,30 @@ impl RedisDriver {
                     Args::default().n(want as i64).n(lease_ms),
                 )
                 .await?;
-            if !reply.len().is_multiple_of(6) {
+            if !reply.len().is_multiple_of(4) {
                 return Err(driver_err(format!(
-                    "claim returned {} values, not a multiple of 6",
+                    "claim returned {} values, not a multiple of 4",
                     reply.len()
                 )));
             }
-            let got = reply.len() / 6;
+            let got = reply.len() / 4;
             let mut values = reply.into_iter();
             while let Some(id) = values.next() {
                 let mut next = || values.next().unwrap_or(Value::Nil);
                 let id = parse_id(id)?;
                 let claims = int(next(), "claims")?;
                 let attempt = int(next(), "attempt")?;
-                let max_attempts = int(next(), "max_attempts")?;
-                let task = text(next(), "task")?;
-                let payload = bytes(next(), "payload")?;
+                let claimed = body::decode(&bytes(next(), "body")?)?;
                 out.push(ClaimedJob {
                     receipt: Receipt {
                         id,
                         token: make_token(number, claims),
                     },
-                    task,
+                    task: claimed.task,
                     queue: queue.to_string(),
                     attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-                    max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
-                    payload,
+                    max_attempts: claimed.max_attempts,
+                    payload: claimed.payload,
                 });
             }
             if got < want {
@@ -682,6 +686,7 @@ impl Driver for RedisDriver {
             groups[i].1.push(job);
         }
         try_join_all(groups.iter().map(|(q, _)| self.queue_number(q))).await?;
+        let created_ms = to_millis(chrono::Utc::now());
         let mut calls: Vec<(&str, Args)> = Vec::new();
         for (queue, list) in &groups {
             for chunk in list.chunks(ENQUEUE_CHUNK) {
@@ -689,11 +694,9 @@ impl Driver for RedisDriver {
                 for job in chunk {
                     args = args
                         .s(&job.id.to_string())
-                        .s(&job.task)
                         .n(job.priority.into())
-                        .n(job.max_attempts.max(1).into())
                         .n(to_millis(job.run_at))
-                        .b(&job.payload);
+                        .b(&body::encode(job, created_ms));
                 }
                 calls.push((queue, args));
             }

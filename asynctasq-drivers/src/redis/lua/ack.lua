@@ -1,56 +1,69 @@
 -- Fenced acks: each (id, claims) pair in ARGV[6..] applies only while the job is
--- running under that claim counter; a stale or forged receipt changes nothing.
--- ARGV[3] action, ARGV[4] parameter, ARGV[5] error line:
+-- leased (in `running`) under that claim counter; a stale or forged receipt changes
+-- nothing. ARGV[3] action, ARGV[4] parameter, ARGV[5] error line:
 --   complete         deletes the job
 --   release          back to pending, the attempt not counted
 --   extend  lease    lease deadline = now + lease (ms)
 --   retry   run_at   back to pending at run_at (ms), error recorded
 --   bury    at       to dead-letter, failed at `at` (ms), error recorded
--- Returns how many receipts were applied.
+-- The fence is one ZMSCORE and one MGET per batch; complete and extend are variadic
+-- too, the failure paths work job by job. Returns how many receipts were applied.
 local action, param, err = ARGV[3], ARGV[4], ARGV[5]
 local running = pre .. 'running'
-local deadline = nil
-local applied = 0
-local woke = false
-local done = {}
+local ids, tokens = {}, {}
 for i = 6, #ARGV, 2 do
-  local id = ARGV[i]
-  local jk = job_key(id)
-  local f = redis.call('HMGET', jk, 'state', 'claims', 'prio', 'run_at')
-  if f[1] == 'r' and f[2] == ARGV[i + 1] then
-    applied = applied + 1
-    if action == 'complete' then
-      redis.call('DEL', jk)
-      done[#done + 1] = id
-    elseif action == 'extend' then
-      if not deadline then
-        deadline = int(now_ms() + tonumber(param))
-      end
-      redis.call('ZADD', running, deadline, id)
-    elseif action == 'release' then
-      redis.call('HINCRBY', jk, 'attempt', -1)
-      redis.call('HSET', jk, 'state', 'p')
-      redis.call('ZREM', running, id)
-      make_pending(id, f[3], f[4])
-      woke = true
-    elseif action == 'retry' then
-      redis.call('HSET', jk, 'state', 'p', 'run_at', param)
-      append_error(jk, err)
-      redis.call('ZREM', running, id)
-      make_pending(id, f[3], param)
-      woke = true
-    elseif action == 'bury' then
-      redis.call('HSET', jk, 'state', 'd', 'failed_at', param)
-      append_error(jk, err)
-      redis.call('ZREM', running, id)
-      redis.call('ZADD', pre .. 'dead', param, id)
-    else
-      return redis.error_reply('unknown ack action ' .. action)
+  ids[#ids + 1] = ARGV[i]
+  tokens[#tokens + 1] = ARGV[i + 1]
+end
+if #ids == 0 then
+  return 0
+end
+local leased = read_many('ZMSCORE', running, ids)
+local metas = read_many('MGET', nil, keys_of(meta_key, ids))
+local held, claimed, attempts = {}, {}, {}
+for i, id in ipairs(ids) do
+  if leased[i] then
+    local claims, attempt = split_meta(metas[i])
+    if int(claims) == tokens[i] then
+      held[#held + 1] = id
+      claimed[#claimed + 1] = claims
+      attempts[#attempts + 1] = attempt
     end
   end
 end
-call_many('ZREM', running, done)
-if woke then
-  wake()
+if #held == 0 then
+  return 0
 end
-return applied
+if action == 'complete' then
+  forget(held)
+  call_many('ZREM', running, held)
+elseif action == 'extend' then
+  local deadline = int(now_ms() + tonumber(param))
+  local leases = {}
+  for _, id in ipairs(held) do
+    leases[#leases + 1] = deadline
+    leases[#leases + 1] = id
+  end
+  call_many('ZADD', running, leases)
+elseif action == 'release' or action == 'retry' or action == 'bury' then
+  call_many('ZREM', running, held)
+  for i, id in ipairs(held) do
+    local _, prio, _, run_at = header(redis.call('GET', job_key(id)))
+    if action == 'release' then
+      redis.call('SET', meta_key(id), join_meta(claimed[i], math.max(attempts[i] - 1, 0)))
+      make_pending(id, prio, run_at)
+    elseif action == 'retry' then
+      append_error(id, err)
+      make_pending(id, prio, param)
+    else
+      append_error(id, err)
+      redis.call('ZADD', pre .. 'dead', param, id)
+    end
+  end
+  if action ~= 'bury' then
+    wake()
+  end
+else
+  return redis.error_reply('unknown ack action ' .. action)
+end
+return #held

@@ -24,15 +24,81 @@ end
 
 -- Calls `cmd key args...` with `args` split into bounded chunks, so `unpack` never
 -- sees more than 1000 values (Lua's limit is about 8000). `step` keeps pairs together.
+-- Without `key` (nil), calls `cmd args...` (MSET, DEL of several keys).
 local function call_many(cmd, key, args)
   local step = 1000
   for i = 1, #args, step do
-    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+    if key then
+      redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+    else
+      redis.call(cmd, unpack(args, i, math.min(i + step - 1, #args)))
+    end
   end
 end
 
+-- The replies of `cmd key args...` (or `cmd args...` without key) for every value of
+-- `args`, in bounded chunks like call_many: MGET, ZMSCORE. A missing value is false.
+local function read_many(cmd, key, args)
+  local out = {}
+  local step = 1000
+  for i = 1, #args, step do
+    local part
+    if key then
+      part = redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+    else
+      part = redis.call(cmd, unpack(args, i, math.min(i + step - 1, #args)))
+    end
+    for k = 1, #part do
+      out[#out + 1] = part[k]
+    end
+  end
+  return out
+end
+
+-- A job is three string keys. `job:<id>`, its body: five MessagePack values (task,
+-- priority, max_attempts, run_at, created) and the payload (bin), written by the
+-- driver and never changed. `meta:<id>`, "claims:attempt", from its first claim on.
+-- `errors:<id>`, its failed attempts. Its state is the sorted set that holds it
+-- (pending, running, dead). Plain keys, so that every step of a job's life is a few
+-- variadic commands per batch (MGET, MSET, DEL), not commands per job.
 local function job_key(id)
   return pre .. 'job:' .. id
+end
+
+local function meta_key(id)
+  return pre .. 'meta:' .. id
+end
+
+local function errors_key(id)
+  return pre .. 'errors:' .. id
+end
+
+-- `key_of` applied to every id.
+local function keys_of(key_of, ids)
+  local keys = {}
+  for i, id in ipairs(ids) do
+    keys[i] = key_of(id)
+  end
+  return keys
+end
+
+-- task, priority, max_attempts, run_at, created of a body, without its payload.
+local function header(body)
+  local _, task, prio, max, run_at, created = cmsgpack.unpack_limit(body, 5)
+  return task, prio, max, run_at, created
+end
+
+-- The claim counter (the fencing token) and the attempt of a job's meta value.
+local function split_meta(value)
+  if not value then
+    return 0, 0
+  end
+  local claims, attempt = string.match(value, '^(%d+):(%d+)$')
+  return tonumber(claims), tonumber(attempt)
+end
+
+local function join_meta(claims, attempt)
+  return int(claims) .. ':' .. int(attempt)
 end
 
 -- A job waits in the pending set of its priority, scored by run_at: it is
@@ -44,12 +110,24 @@ local function make_pending(id, prio, run_at)
 end
 
 -- Errors are stored as one JSON object per line, oldest first.
-local function append_error(jk, line)
-  local old = redis.call('HGET', jk, 'errors')
+local function append_error(id, line)
+  local key = errors_key(id)
+  local old = redis.call('GET', key)
   if old and old ~= '' then
     line = old .. '\n' .. line
   end
-  redis.call('HSET', jk, 'errors', line)
+  redis.call('SET', key, line)
+end
+
+-- Deletes jobs entirely: body, meta and errors.
+local function forget(ids)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = job_key(id)
+    keys[#keys + 1] = meta_key(id)
+    keys[#keys + 1] = errors_key(id)
+  end
+  call_many('DEL', nil, keys)
 end
 
 -- Wakes workers waiting on this queue (the channel shares the queue's hash tag).

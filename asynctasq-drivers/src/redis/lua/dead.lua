@@ -1,6 +1,7 @@
 -- Requeues (ARGV[3] = 'requeue') or deletes (ARGV[3] = 'purge') dead jobs: the ids in
 -- ARGV[5..] that are dead in this queue, or, without ids, the ARGV[4] oldest dead jobs.
--- Requeued jobs are due now with a fresh attempt count; their errors are kept.
+-- Requeued jobs are due now with a fresh attempt count (the claim counter goes on, so
+-- old receipts stay fenced out); their errors are kept.
 -- Returns how many jobs were moved or deleted.
 local action = ARGV[3]
 local dead = pre .. 'dead'
@@ -12,27 +13,28 @@ if #ARGV >= 5 then
 else
   ids = redis.call('ZRANGE', dead, 0, tonumber(ARGV[4]) - 1)
 end
-local now = nil
-local n = 0
+local moved = {}
 for _, id in ipairs(ids) do
   if redis.call('ZREM', dead, id) == 1 then
-    local jk = job_key(id)
-    if action == 'purge' then
-      redis.call('DEL', jk)
-    else
-      if not now then
-        now = int(now_ms())
-      end
-      local prio = redis.call('HGET', jk, 'prio')
-      if prio then
-        redis.call('HSET', jk, 'state', 'p', 'attempt', 0, 'run_at', now)
-        make_pending(id, prio, now)
-      end
-    end
-    n = n + 1
+    moved[#moved + 1] = id
   end
 end
-if n > 0 and action ~= 'purge' then
-  wake()
+if #moved == 0 then
+  return 0
 end
-return n
+if action == 'purge' then
+  forget(moved)
+  return #moved
+end
+local now = int(now_ms())
+for _, id in ipairs(moved) do
+  local body = redis.call('GET', job_key(id))
+  if body then
+    local _, prio = header(body)
+    local claims = split_meta(redis.call('GET', meta_key(id)))
+    redis.call('SET', meta_key(id), join_meta(claims, 0))
+    make_pending(id, prio, now)
+  end
+end
+wake()
+return #moved

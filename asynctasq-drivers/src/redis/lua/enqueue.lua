@@ -1,31 +1,33 @@
 -- Inserts jobs into one queue.
--- ARGV[3..]: six values per job: id, task, priority, max_attempts, run_at (ms), payload.
+-- ARGV[3..]: four values per job: id, priority, run_at (ms), body (see job_key).
 -- A job whose id is already stored is skipped, so a retried enqueue does not duplicate it.
--- A new job's hash holds only what enqueue knows; `state`, `attempt` and `claims`
--- are written by the first claim, and until then their absence means pending, 0, 0.
--- Each priority level's sorted set gets one ZADD per batch.
--- Returns how many jobs were inserted.
-local now = int(now_ms())
-local inserted = 0
+-- A batch is one MGET (which ids exist), one MSET (the bodies) and one ZADD per
+-- priority level. Returns how many jobs were inserted.
+local keys = {}
+for i = 3, #ARGV, 4 do
+  keys[#keys + 1] = job_key(ARGV[i])
+end
+local stored = read_many('MGET', nil, keys)
+local bodies = {}
 local levels = {}
-for i = 3, #ARGV, 6 do
-  local id = ARGV[i]
-  local jk = job_key(id)
-  if redis.call('EXISTS', jk) == 0 then
-    local prio, run_at = ARGV[i + 2], ARGV[i + 4]
-    redis.call('HSET', jk,
-      'task', ARGV[i + 1], 'prio', prio, 'max', ARGV[i + 3], 'run_at', run_at,
-      'payload', ARGV[i + 5], 'created', now)
+local inserted = 0
+for k = 1, #keys do
+  if not stored[k] then
+    local i = 3 + (k - 1) * 4
+    local prio = ARGV[i + 1]
+    bodies[#bodies + 1] = keys[k]
+    bodies[#bodies + 1] = ARGV[i + 3]
     local members = levels[prio]
     if not members then
       members = {}
       levels[prio] = members
     end
-    members[#members + 1] = run_at
-    members[#members + 1] = id
+    members[#members + 1] = ARGV[i + 2]
+    members[#members + 1] = ARGV[i]
     inserted = inserted + 1
   end
 end
+call_many('MSET', nil, bodies)
 for prio, members in pairs(levels) do
   call_many('ZADD', pre .. 'pending:' .. prio, members)
   redis.call('ZADD', pre .. 'prios', prio, prio)

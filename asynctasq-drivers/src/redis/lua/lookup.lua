@@ -1,19 +1,26 @@
 -- Reads the jobs with ids ARGV[3..] that this queue holds (the others are skipped).
 -- Returns nine values per job: id, state, task, attempt, max_attempts, priority,
--- run_at, created_at, errors.
+-- run_at, created_at, errors. A job's state is the set that holds it; a pending
+-- job's run_at is its score there (a retry moves it), otherwise the dispatched one.
 local now = now_ms()
 local out = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local f = redis.call('HMGET', job_key(id),
-    'state', 'task', 'attempt', 'max', 'prio', 'run_at', 'created', 'errors')
-  if f[2] then
-    -- A job never claimed has no `state` (pending) and no `attempt` (0).
-    local state = 'dead'
-    if f[1] == 'r' then
+  local body = redis.call('GET', job_key(id))
+  if body then
+    local task, prio, max, run_at, created = header(body)
+    local _, attempt = split_meta(redis.call('GET', meta_key(id)))
+    local state
+    if redis.call('ZSCORE', pre .. 'running', id) then
       state = 'running'
-    elseif f[1] == 'p' or not f[1] then
-      if tonumber(f[6]) > now then
+    elseif redis.call('ZSCORE', pre .. 'dead', id) then
+      state = 'dead'
+    else
+      local due = redis.call('ZSCORE', pre .. 'pending:' .. prio, id)
+      if due then
+        run_at = tonumber(due)
+      end
+      if run_at > now then
         state = 'scheduled'
       else
         state = 'ready'
@@ -21,12 +28,13 @@ for i = 3, #ARGV do
     end
     out[#out + 1] = id
     out[#out + 1] = state
-    out[#out + 1] = f[2]
-    out[#out + 1] = f[3] or '0'
-    for k = 4, 7 do
-      out[#out + 1] = f[k]
-    end
-    out[#out + 1] = f[8] or ''
+    out[#out + 1] = task
+    out[#out + 1] = int(attempt)
+    out[#out + 1] = int(max)
+    out[#out + 1] = int(prio)
+    out[#out + 1] = int(run_at)
+    out[#out + 1] = int(created)
+    out[#out + 1] = redis.call('GET', errors_key(id)) or ''
   end
 end
 return out

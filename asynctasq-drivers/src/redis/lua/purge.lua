@@ -7,11 +7,10 @@ for _, prio in ipairs(redis.call('ZRANGE', pre .. 'prios', 0, -1)) do
     break
   end
   local pk = pre .. 'pending:' .. prio
-  for _, id in ipairs(redis.call('ZRANGE', pk, 0, batch - n - 1)) do
-    redis.call('DEL', job_key(id))
-    redis.call('ZREM', pk, id)
-    n = n + 1
-  end
+  local ids = redis.call('ZRANGE', pk, 0, batch - n - 1)
+  forget(ids)
+  call_many('ZREM', pk, ids)
+  n = n + #ids
   if redis.call('ZCARD', pk) == 0 then
     redis.call('ZREM', pre .. 'prios', prio)
   end

@@ -3,22 +3,25 @@
 local now = now_ms()
 local running = pre .. 'running'
 local ids = redis.call('ZRANGEBYSCORE', running, '-inf', '(' .. int(now), 'LIMIT', 0, tonumber(ARGV[3]))
+if #ids == 0 then
+  return {0, 0}
+end
+call_many('ZREM', running, ids)
+local metas = read_many('MGET', nil, keys_of(meta_key, ids))
 local requeued, buried = 0, 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', running, id)
-  local jk = job_key(id)
-  local f = redis.call('HMGET', jk, 'state', 'attempt', 'max', 'prio', 'run_at')
-  if f[1] == 'r' then
-    if tonumber(f[2]) >= tonumber(f[3]) then
-      redis.call('HSET', jk, 'state', 'd', 'failed_at', int(now))
-      append_error(jk, '{"at":' .. int(now) .. ',"attempt":' .. f[2] ..
-        ',"message":"lease expired during attempt ' .. f[2] ..
+for i, id in ipairs(ids) do
+  local body = redis.call('GET', job_key(id))
+  if body then
+    local _, prio, max, run_at = header(body)
+    local _, attempt = split_meta(metas[i])
+    if attempt >= tonumber(max) then
+      append_error(id, '{"at":' .. int(now) .. ',"attempt":' .. int(attempt) ..
+        ',"message":"lease expired during attempt ' .. int(attempt) ..
         ' (the worker crashed or stopped responding)"}')
       redis.call('ZADD', pre .. 'dead', int(now), id)
       buried = buried + 1
     else
-      redis.call('HSET', jk, 'state', 'p')
-      make_pending(id, f[4], f[5])
+      make_pending(id, prio, run_at)
       requeued = requeued + 1
     end
   end

@@ -45,7 +45,8 @@ pub(super) fn decode(body: &[u8]) -> Result<Claimed> {
         rmp::decode::read_int(&mut rest).map_err(|_| malformed("max_attempts"))?;
     let _run_at: i64 = rmp::decode::read_int(&mut rest).map_err(|_| malformed("run_at"))?;
     let _created: i64 = rmp::decode::read_int(&mut rest).map_err(|_| malformed("created"))?;
-    let payload_len = rmp::decode::read_bin_len(&mut rest).map_err(|_| malformed("payload"))? as usize;
+    let payload_len =
+        rmp::decode::read_bin_len(&mut rest).map_err(|_| malformed("payload"))? as usize;
     let payload = take(&mut rest, payload_len).ok_or_else(|| malformed("payload"))?;
     Ok(Claimed {
         task: task.to_owned(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::{Report, Run, median};
+use crate::report::{Report, Run, median, read_run};
 
 /// One panel: a metric of one scenario, per driver.
 struct Panel {
@@ -226,11 +226,10 @@ fn escape(text: &str) -> String {
 
 /// Reads run files and writes the chart to `out`.
 pub fn write(files: &[impl AsRef<Path>], out: &Path, caption: &str) -> anyhow::Result<()> {
-    let mut runs = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(f.as_ref())?;
-        runs.push(serde_json::from_str::<Run>(&text)?);
-    }
+    let runs = files
+        .iter()
+        .map(|f| read_run(f.as_ref()))
+        .collect::<anyhow::Result<Vec<Run>>>()?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }

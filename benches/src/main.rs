@@ -15,6 +15,7 @@
 //! the table shows both with asynctasq's advantage. See `docs/performance.md`.
 
 mod chart;
+mod markdown;
 mod peer;
 mod report;
 mod scenarios;
@@ -58,6 +59,8 @@ enum Command {
     All(Common),
     /// Renders the jobs/s bar chart (SVG) from run files.
     Chart(ChartArgs),
+    /// Prints the scenarios of run files as Markdown tables (docs/performance.md).
+    Tables(TablesArgs),
 }
 
 /// The peers the harness can compare against.
@@ -123,6 +126,13 @@ struct Common {
 }
 
 #[derive(Args, Debug)]
+struct TablesArgs {
+    /// Run files written by the harness.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct ChartArgs {
     /// Run files written by the harness.
     #[arg(required = true)]
@@ -149,6 +159,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Chart(args) => {
             chart::write(&args.files, &args.out, &args.caption)?;
             println!("wrote {}", args.out.display());
+            return Ok(());
+        }
+        Command::Tables(args) => {
+            print!("{}", markdown::tables(&args.files)?);
             return Ok(());
         }
         Command::Drain(c) => ("drain", c),

@@ -214,16 +214,22 @@ pub fn human(value: f64) -> String {
     }
 }
 
+/// How many times better `m` is than the peer's value `other`, as `1.23×`
+/// (`None` for diagnostics and missing values).
+pub fn advantage(m: &Metric, other: Option<f64>) -> Option<String> {
+    match (other, m.better) {
+        (Some(o), Better::Higher) if o > 0.0 => Some(format!("{:.2}×", m.value / o)),
+        (Some(o), Better::Lower) if m.value > 0.0 => Some(format!("{:.2}×", o / m.value)),
+        _ => None,
+    }
+}
+
 /// A table of one report, or of two side by side with the advantage.
 pub fn table(ours: &Report, theirs: Option<&Report>) -> String {
     let mut rows: Vec<[String; 5]> = Vec::new();
     for m in &ours.metrics {
         let other = theirs.and_then(|t| t.get(&m.name));
-        let advantage = match (other, m.better) {
-            (Some(o), Better::Higher) if o > 0.0 => format!("{:.2}×", m.value / o),
-            (Some(o), Better::Lower) if m.value > 0.0 => format!("{:.2}×", o / m.value),
-            _ => String::new(),
-        };
+        let advantage = advantage(m, other).unwrap_or_default();
         rows.push([
             m.name.clone(),
             m.unit.clone(),
@@ -295,6 +301,13 @@ fn params_line(report: &Report) -> String {
     } else {
         format!("({})", parts.join(", "))
     }
+}
+
+/// Reads a run file written by [`write_run`].
+pub fn read_run(path: &Path) -> anyhow::Result<Run> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
 }
 
 /// Writes `run` as pretty JSON to `path`, creating its directory.

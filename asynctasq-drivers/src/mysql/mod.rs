@@ -12,9 +12,10 @@
 //!
 //! - **Claims** are a short `READ COMMITTED` transaction (MariaDB has no
 //!   `UPDATE … RETURNING`). The priority levels of the queues are walked
-//!   from the highest, each found by two index probes (`MAX(priority)` below
-//!   the previous level, `MIN(run_at)` within it, both resolved from the
-//!   claim index alone, whatever the optimizer's statistics); for each due
+//!   from the highest, each found by index probes (`MAX(priority)` below
+//!   the previous level, `MIN(run_at)` within it, and the queue's lowest
+//!   level, so that the last level is not probed below; all resolved from
+//!   the claim index alone, whatever the optimizer's statistics); for each due
 //!   level, `SELECT … ORDER BY run_at, id LIMIT n FOR UPDATE SKIP LOCKED`
 //!   takes the oldest jobs that no other claim holds; one `UPDATE … WHERE
 //!   id IN (…)` marks them running. Scheduled jobs are never scanned,

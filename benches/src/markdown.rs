@@ -87,10 +87,17 @@ fn table(out: &mut String, ours: &Report, theirs: Option<&Report>, file: &str) {
             }
         }
     }
+    let mut remarks = Vec::new();
     for report in std::iter::once(ours).chain(theirs) {
         if let Some(e) = &report.error {
-            let _ = writeln!(out, "\n{} failed: `{e}`", report.system);
+            remarks.push(format!("{} failed: `{e}`", report.system));
         }
+        for note in &report.notes {
+            remarks.push(format!("{}: {note}", report.system));
+        }
+    }
+    if !remarks.is_empty() {
+        let _ = writeln!(out, "\n{}", remarks.join("; "));
     }
     out.push('\n');
 }

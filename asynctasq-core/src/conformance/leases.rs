@@ -8,22 +8,19 @@ use crate::driver::Driver;
 use crate::job::JobState;
 
 /// An extended lease is not rescued; once extension stops, it is.
+///
+/// Extensions come every quarter lease and outlast the first lease by half,
+/// so a loaded machine (other tests rescue concurrently) has three quarters
+/// of a lease of slack at every step.
 pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
     let q = unique_queue("extend");
     let queues = vec![q.clone()];
+    let lease = Duration::from_millis(1000);
     driver.enqueue(&[job(&q)]).await.unwrap();
-    let c = claim(driver, &queues, 1, Duration::from_millis(300))
-        .await
-        .remove(0);
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(
-            driver
-                .extend(&[c.receipt], Duration::from_millis(300))
-                .await
-                .unwrap(),
-            1
-        );
+    let c = claim(driver, &queues, 1, lease).await.remove(0);
+    for _ in 0..6 {
+        tokio::time::sleep(lease / 4).await;
+        assert_eq!(driver.extend(&[c.receipt], lease).await.unwrap(), 1);
         driver.rescue_expired().await.unwrap();
         let info = driver.job(c.receipt.id).await.unwrap().expect("job");
         assert_eq!(
@@ -32,7 +29,7 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
             "an extended lease was rescued"
         );
     }
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(lease + lease / 2).await;
     driver.rescue_expired().await.unwrap();
     let info = driver.job(c.receipt.id).await.unwrap().expect("job");
     assert_eq!(info.state, JobState::Ready);

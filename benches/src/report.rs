@@ -288,19 +288,25 @@ pub fn table(ours: &Report, theirs: Option<&Report>) -> String {
 }
 
 fn params_line(report: &Report) -> String {
-    let parts: Vec<String> = report
+    let text = params_text(report);
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("({text})")
+    }
+}
+
+/// A report's parameters as `name=value, …`.
+pub fn params_text(report: &Report) -> String {
+    report
         .params
         .iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => format!("{k}={s}"),
             other => format!("{k}={other}"),
         })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("({})", parts.join(", "))
-    }
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads a run file written by [`write_run`].

@@ -304,3 +304,43 @@ async fn dead_letter_across_queues() {
         1
     );
 }
+
+/// A job key that holds something this driver never wrote does not fail the
+/// claim of its batch: it comes back with those bytes as its payload (a
+/// worker buries it as undecodable), and the scripts that read a body's
+/// header (lookup, bury, rescue) still handle it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_body_fails_alone() {
+    let prefix = random_prefix();
+    let driver: Arc<dyn Driver> = Arc::new(connect_with_prefix(&prefix).await);
+    let q = unique_queue("foreign");
+    let (bad, good) = (job(&q), job(&q));
+    driver.enqueue(&[bad.clone(), good.clone()]).await.unwrap();
+    let key = format!("{{{prefix}:{q}}}:job:{}", bad.id);
+    let out = Command::new("redis-cli")
+        .args(["-u", &base_url(), "SET", &key, "not a body"])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "redis-cli failed: {out:?}");
+
+    let claimed = claim_one_queue(&driver, &q, 10).await;
+    assert_eq!(claimed.len(), 2);
+    let foreign = claimed.iter().find(|c| c.receipt.id == bad.id).unwrap();
+    assert_eq!(foreign.payload, b"not a body");
+    assert_eq!((foreign.task.as_str(), foreign.max_attempts), ("", 1));
+    let fine = claimed.iter().find(|c| c.receipt.id == good.id).unwrap();
+    assert_eq!(fine.payload, good.payload);
+
+    assert!(
+        driver
+            .bury(
+                &foreign.receipt,
+                &AttemptError::now(1, "undecodable payload")
+            )
+            .await
+            .unwrap()
+    );
+    let info = driver.job(bad.id).await.unwrap().expect("still listed");
+    assert_eq!(info.state, JobState::Dead);
+    assert_eq!(info.errors[0].message, "undecodable payload");
+}

@@ -33,8 +33,20 @@ pub(super) struct Claimed {
     pub(super) payload: Vec<u8>,
 }
 
+/// Decodes a body written by [`encode`]. A key holding something else (a
+/// body this driver never wrote) comes back as an unnamed one-attempt job
+/// whose payload is those bytes: the worker buries it as undecodable, with
+/// the reason, instead of the claim failing for the whole batch.
+pub(super) fn claimed(body: Vec<u8>) -> Claimed {
+    decode(&body).unwrap_or(Claimed {
+        task: String::new(),
+        max_attempts: 1,
+        payload: body,
+    })
+}
+
 /// Decodes a body written by [`encode`].
-pub(super) fn decode(body: &[u8]) -> Result<Claimed> {
+fn decode(body: &[u8]) -> Result<Claimed> {
     let malformed = |what: &str| driver_err(format!("malformed job body in redis: {what}"));
     let mut rest = body;
     let task_len = rmp::decode::read_str_len(&mut rest).map_err(|_| malformed("task"))? as usize;
@@ -79,11 +91,14 @@ mod tests {
             payload: vec![0, 1, 2, 255],
         };
         let body = encode(&job, 1_700_000_000_000);
-        let claimed = decode(&body).unwrap();
-        assert_eq!(claimed.task, "send_email");
-        assert_eq!(claimed.max_attempts, 7);
-        assert_eq!(claimed.payload, vec![0, 1, 2, 255]);
+        let decoded = decode(&body).unwrap();
+        assert_eq!(decoded.task, "send_email");
+        assert_eq!(decoded.max_attempts, 7);
+        assert_eq!(decoded.payload, vec![0, 1, 2, 255]);
         assert!(decode(&body[..body.len() - 1]).is_err());
         assert!(decode(b"not msgpack").is_err());
+        let foreign = claimed(b"not msgpack".to_vec());
+        assert_eq!((foreign.task.as_str(), foreign.max_attempts), ("", 1));
+        assert_eq!(foreign.payload, b"not msgpack");
     }
 }

@@ -20,8 +20,8 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{p:q}:job:<id>` | string | the job's body, written once: task, priority, max_attempts, run_at, created and the payload (MessagePack) |
-//! | `{p:q}:meta` | hash | id → `claims:attempt`, from a job's first claim on (the claim counter is the fencing token) |
-//! | `{p:q}:errors` | hash | id → the job's failed attempts, one JSON object per line |
+//! | `{p:q}:meta:<id>` | string | `claims:attempt`, from the job's first claim on (the claim counter is the fencing token) |
+//! | `{p:q}:errors:<id>` | string | the job's failed attempts, one JSON object per line |
 //! | `{p:q}:pending:<priority>` | sorted set | ids of scheduled and ready jobs of that priority, scored by run_at (ms) |
 //! | `{p:q}:prios` | sorted set | the priority levels that may hold pending jobs |
 //! | `{p:q}:running` | sorted set | leased ids, scored by lease deadline (ms) |
@@ -41,11 +41,12 @@
 //! hundred jobs per call; the driver loops), so a backlog of millions costs
 //! the same per call as a backlog of ten. A job's state is the sorted set
 //! that holds it, and the hot paths (enqueue, claim, complete) are a fixed
-//! number of variadic commands per batch (`MGET`/`MSET`, `HMGET`/`HSET`,
-//! `ZMSCORE`, `ZADD`/`ZREM`, `DEL`), never commands per job. Completed jobs
-//! are deleted with their body, meta and errors. Receipt tokens carry the queue's number and the job's claim counter:
-//! acks find the queue without an index, and an ack applies only while the job
-//! is still running under that counter (fencing).
+//! number of variadic commands per batch (`MGET`/`MSET`, `ZMSCORE`,
+//! `ZADD`/`ZREM`, `DEL`), never commands per job. Completed jobs are deleted
+//! with their body, meta and errors. Receipt tokens carry the queue's number
+//! and the job's claim counter: acks find the queue without an index, and an
+//! ack applies only while the job is still running under that counter
+//! (fencing).
 //!
 //! Waiting workers subscribe to their queues' `wake` channels (sharded pub/sub
 //! on a cluster) on the driver's RESP3 connection, which reconnects and
@@ -444,7 +445,7 @@ impl RedisDriver {
                 let id = parse_id(id)?;
                 let claims = int(next(), "claims")?;
                 let attempt = int(next(), "attempt")?;
-                let claimed = body::decode(&bytes(next(), "body")?)?;
+                let claimed = body::claimed(bytes(next(), "body")?);
                 out.push(ClaimedJob {
                     receipt: Receipt {
                         id,

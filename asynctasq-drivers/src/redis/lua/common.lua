@@ -83,8 +83,15 @@ local function keys_of(key_of, ids)
 end
 
 -- task, priority, max_attempts, run_at, created of a body, without its payload.
+-- A body that is not one (written to the key by something else) reads as task '',
+-- priority 0, one attempt, due at 0: the job can still be rescued, retried and buried,
+-- and a worker that claims it buries it as undecodable.
 local function header(body)
-  local _, task, prio, max, run_at, created = cmsgpack.unpack_limit(body, 5)
+  local ok, _, task, prio, max, run_at, created = pcall(cmsgpack.unpack_limit, body or '', 5)
+  if not ok or type(task) ~= 'string' or type(prio) ~= 'number' or type(max) ~= 'number'
+      or type(run_at) ~= 'number' or type(created) ~= 'number' then
+    return '', 0, 1, 0, 0
+  end
   return task, prio, max, run_at, created
 end
 

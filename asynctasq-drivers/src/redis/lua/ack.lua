@@ -9,6 +9,10 @@
 -- The fence is one ZMSCORE and one MGET per batch; complete and extend are variadic
 -- too, the failure paths work job by job. Returns how many receipts were applied.
 local action, param, err = ARGV[3], ARGV[4], ARGV[5]
+local known = {complete = true, extend = true, release = true, retry = true, bury = true}
+if not known[action] then
+  return redis.error_reply('unknown ack action ' .. tostring(action))
+end
 local running = pre .. 'running'
 local ids, tokens = {}, {}
 for i = 6, #ARGV, 2 do
@@ -45,25 +49,25 @@ elseif action == 'extend' then
     leases[#leases + 1] = id
   end
   call_many('ZADD', running, leases)
-elseif action == 'release' or action == 'retry' or action == 'bury' then
+else
   call_many('ZREM', running, held)
   for i, id in ipairs(held) do
-    local _, prio, _, run_at = header(redis.call('GET', job_key(id)))
-    if action == 'release' then
-      redis.call('SET', meta_key(id), join_meta(claimed[i], math.max(attempts[i] - 1, 0)))
-      make_pending(id, prio, run_at)
-    elseif action == 'retry' then
-      append_error(id, err)
-      make_pending(id, prio, param)
-    else
+    if action == 'bury' then
       append_error(id, err)
       redis.call('ZADD', pre .. 'dead', param, id)
+    else
+      local _, prio, _, run_at = header(redis.call('GET', job_key(id)))
+      if action == 'release' then
+        redis.call('SET', meta_key(id), join_meta(claimed[i], math.max(attempts[i] - 1, 0)))
+        make_pending(id, prio, run_at)
+      else
+        append_error(id, err)
+        make_pending(id, prio, param)
+      end
     end
   end
   if action ~= 'bury' then
     wake()
   end
-else
-  return redis.error_reply('unknown ack action ' .. action)
 end
 return #held

@@ -22,32 +22,28 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Calls `cmd key args...` with `args` split into bounded chunks, so `unpack` never
+-- `cmd key args[i..j]`, or `cmd args[i..j]` without key (MGET, MSET, DEL of several keys).
+local function call_slice(cmd, key, args, i, j)
+  if key then
+    return redis.call(cmd, key, unpack(args, i, j))
+  end
+  return redis.call(cmd, unpack(args, i, j))
+end
+
+-- Calls `cmd [key] args...` with `args` split into bounded chunks, so `unpack` never
 -- sees more than 1000 values (Lua's limit is about 8000). `step` keeps pairs together.
--- Without `key` (nil), calls `cmd args...` (MSET, DEL of several keys).
 local function call_many(cmd, key, args)
-  local step = 1000
-  for i = 1, #args, step do
-    if key then
-      redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
-    else
-      redis.call(cmd, unpack(args, i, math.min(i + step - 1, #args)))
-    end
+  for i = 1, #args, 1000 do
+    call_slice(cmd, key, args, i, math.min(i + 999, #args))
   end
 end
 
--- The replies of `cmd key args...` (or `cmd args...` without key) for every value of
--- `args`, in bounded chunks like call_many: MGET, ZMSCORE. A missing value is false.
+-- The replies of `cmd [key] args...` for every value of `args`, chunked like
+-- call_many (MGET, ZMSCORE). A missing value is false.
 local function read_many(cmd, key, args)
   local out = {}
-  local step = 1000
-  for i = 1, #args, step do
-    local part
-    if key then
-      part = redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
-    else
-      part = redis.call(cmd, unpack(args, i, math.min(i + step - 1, #args)))
-    end
+  for i = 1, #args, 1000 do
+    local part = call_slice(cmd, key, args, i, math.min(i + 999, #args))
     for k = 1, #part do
       out[#out + 1] = part[k]
     end
@@ -100,8 +96,9 @@ local function split_meta(value)
   if not value then
     return 0, 0
   end
+  -- A value this driver did not write counts as never claimed.
   local claims, attempt = string.match(value, '^(%d+):(%d+)$')
-  return tonumber(claims), tonumber(attempt)
+  return tonumber(claims) or 0, tonumber(attempt) or 0
 end
 
 local function join_meta(claims, attempt)

@@ -286,7 +286,13 @@ impl Runtime {
                             claims.saturated = claimed.len() == outcome.permits.len();
                             let got = claimed.len();
                             self.start(claimed, outcome.permits, &mut jobs, &done_tx);
-                            if got > 0 || !claims.is_empty() {
+                            if got > 0 {
+                                // Let the jobs just spawned start before
+                                // this task sends its next claim.
+                                tokio::task::yield_now().await;
+                                continue;
+                            }
+                            if !claims.is_empty() {
                                 continue;
                             }
                         }

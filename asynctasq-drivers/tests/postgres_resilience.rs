@@ -249,10 +249,11 @@ async fn transactional_insert_notifies_on_commit_only() {
     let pool = waiter.pool().clone();
     let jobs = vec![job(&q)];
     let mut tx = pool.begin().await.unwrap();
-    asynctasq_drivers::postgres::PgInsert::new(&jobs)
+    let inserted = asynctasq_drivers::postgres::PgInsert::new(&jobs)
         .execute(&mut *tx)
         .await
         .unwrap();
+    assert_eq!(inserted, 1);
     let start = Instant::now();
     let wait = waiter.wait(&queues, Duration::from_millis(700));
     let rollback = async {
@@ -285,6 +286,30 @@ async fn transactional_insert_notifies_on_commit_only() {
         waited >= Duration::from_millis(280) && waited < Duration::from_millis(800),
         "woke after {waited:?}, not at the commit"
     );
+
+    // The same through a caller's sea-orm transaction (`dispatch_in`), on
+    // a queue of its own (the job above is still due).
+    use sea_orm::TransactionTrait;
+    let db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+    let q = unique("txn-orm");
+    let queues = vec![q.clone()];
+    let jobs = vec![job(&q)];
+    let txn = db.begin().await.unwrap();
+    waiter.enqueue_in(&txn, &jobs).await.unwrap();
+    let start = Instant::now();
+    let wait = waiter.wait(&queues, Duration::from_secs(8));
+    let commit = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        txn.commit().await.unwrap();
+    };
+    let (woke, ()) = tokio::join!(wait, commit);
+    woke.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(280) && waited < Duration::from_millis(800),
+        "a sea-orm insert woke after {waited:?}, not at the commit"
+    );
+    assert!(waiter.job(jobs[0].id).await.unwrap().is_some());
 }
 
 /// When its listening connection is killed, a waiter returns at once (so
@@ -370,7 +395,17 @@ async fn concurrent_migrations_are_safe() {
     .fetch_one(&mut admin)
     .await
     .unwrap();
-    assert_eq!(versions, 2, "each of the two versions is applied once");
+    assert_eq!(versions, 3, "each of the three versions is applied once");
+    // Version 3 dropped the insert trigger of version 1: inserts notify
+    // themselves.
+    let triggers: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal \
+         AND tgrelid = '\"{schema}\".asynctasq_jobs'::regclass"
+    )))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(triggers, 0, "the version 1 insert trigger is still there");
     drivers[0].migrate().await.expect("migrate again");
     drop(drivers);
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

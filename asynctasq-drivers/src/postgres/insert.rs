@@ -4,13 +4,13 @@
 //! [`PgDriver::enqueue`](asynctasq_core::Driver::enqueue) runs it on the
 //! driver's pool. Transactional enqueue runs the same statement on the
 //! application's own transaction, so the jobs commit or roll back with the
-//! business rows; the wake-up is sent by the table's insert trigger, and
-//! Postgres delivers notifications only on commit.
+//! business rows. The statement also sends the wake-up (`NOTIFY`), which
+//! Postgres delivers only on commit.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{PgExecutor, Postgres};
+use sqlx::{PgExecutor, Postgres, Row};
 use uuid::Uuid;
 
 use asynctasq_core::job::{from_millis, to_millis};
@@ -51,7 +51,9 @@ pub struct PgInsert<'a> {
 impl<'a> PgInsert<'a> {
     /// The statement: `$1` `uuid[]` ids, `$2` `text[]` tasks, `$3` `text[]`
     /// queues, `$4` `int2[]` priorities, `$5` `timestamptz[]` run_at,
-    /// `$6` `int4[]` max attempts, `$7` `bytea[]` payloads.
+    /// `$6` `int4[]` max attempts, `$7` `bytea[]` payloads. It wakes the
+    /// workers of the queues it fills (on commit) and returns one row:
+    /// the jobs inserted and the queues woken, both `int8`.
     pub const SQL: &'static str = sql::INSERT_JOBS;
 
     /// The columns of `jobs`, in order. `run_at` is kept to the millisecond.
@@ -136,13 +138,14 @@ impl<'a> PgInsert<'a> {
         if self.is_empty() {
             return Ok(0);
         }
-        let done = self.query().execute(executor).await.map_err(db_err)?;
-        Ok(done.rows_affected())
+        let row = self.query().fetch_one(executor).await.map_err(db_err)?;
+        let inserted: i64 = row.try_get(0).map_err(db_err)?;
+        Ok(u64::try_from(inserted).unwrap_or(0))
     }
 
     /// The batch as sea-orm statements (multi-row `VALUES`, at most 1,000
-    /// rows each), for a caller's sea-orm transaction. The insert trigger
-    /// sends the wake-ups, which Postgres delivers on commit.
+    /// rows each), for a caller's sea-orm transaction. Like [`SQL`](Self::SQL),
+    /// each also sends the wake-ups, which Postgres delivers on commit.
     pub fn sea_orm_statements(&self) -> Vec<sea_orm::Statement> {
         use sea_orm::Value;
         const ROWS: usize = 1000;
@@ -150,9 +153,7 @@ impl<'a> PgInsert<'a> {
             .step_by(ROWS)
             .map(|start| {
                 let end = (start + ROWS).min(self.len());
-                let mut sql = String::from(
-                    "INSERT INTO asynctasq_jobs (id, task, queue, priority, run_at, max_attempts, payload) VALUES ",
-                );
+                let mut sql = String::from(sql::INSERT_VALUES_HEAD);
                 let mut values = Vec::with_capacity((end - start) * 7);
                 for (row, i) in (start..end).enumerate() {
                     let p = row * 7;
@@ -161,7 +162,13 @@ impl<'a> PgInsert<'a> {
                     }
                     sql.push_str(&format!(
                         "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6,
+                        p + 7
                     ));
                     values.extend([
                         Value::from(self.ids[i]),
@@ -173,6 +180,7 @@ impl<'a> PgInsert<'a> {
                         Value::from(self.payloads[i].to_vec()),
                     ]);
                 }
+                sql.push_str(sql::INSERT_VALUES_TAIL);
                 sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
             })
             .collect()

@@ -1,6 +1,6 @@
 //! Wake-ups: one `LISTEN` connection per driver, fanned out to every waiter.
 //!
-//! The insert trigger (and the statements that make jobs claimable again)
+//! The driver's inserts (and the statements that make jobs claimable again)
 //! call `pg_notify('asynctasq_jobs', '<due epoch ms>:<queue>')`. A background
 //! task owns a dedicated connection (its own one-connection pool, so it never
 //! takes a slot of the application's pool) that listens on that channel and

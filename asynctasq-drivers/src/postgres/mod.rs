@@ -16,8 +16,9 @@
 //!   never wait on each other's rows.
 //! - **Acks** (complete, release, extend) take whole batches as arrays and
 //!   apply only to rows still running under the receipt's token.
-//! - **Wake-ups** use `LISTEN/NOTIFY`: an insert trigger notifies on commit,
-//!   so a job inserted in a transaction wakes workers only once it is
+//! - **Wake-ups** use `LISTEN/NOTIFY`: the insert statement notifies, and
+//!   Postgres delivers on commit, so a job inserted in a transaction wakes
+//!   workers only once it is
 //!   visible (transactional enqueue is correct by construction). One
 //!   listening connection per driver fans notifications out to its waiters;
 //!   when it drops, every waiter returns (so workers claim again) and it

@@ -49,13 +49,29 @@ macro_rules! count_and_wake_moved {
     };
 }
 
-/// Inserts a batch of jobs. `$1` ids, `$2` tasks, `$3` queues, `$4`
+/// Inserts a batch of jobs and wakes their queues (the notifications are
+/// delivered on commit). `$1` ids, `$2` tasks, `$3` queues, `$4`
 /// priorities, `$5` run_at, `$6` max_attempts, `$7` payloads: parallel
-/// arrays, one element per job. The insert trigger sends the wake-ups.
-pub(super) const INSERT_JOBS: &str = "INSERT INTO asynctasq_jobs \
-     (id, task, queue, priority, run_at, max_attempts, payload) \
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], \
-                          $5::timestamptz[], $6::int4[], $7::bytea[])";
+/// arrays, one element per job. Returns (inserted, queues woken).
+pub(super) const INSERT_JOBS: &str = concat!(
+    "WITH moved AS (INSERT INTO asynctasq_jobs \
+       (id, task, queue, priority, run_at, max_attempts, payload) \
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], \
+                            $5::timestamptz[], $6::int4[], $7::bytea[]) \
+       RETURNING queue, run_at)",
+    count_and_wake_moved!()
+);
+
+/// The head of the multi-row insert of
+/// [`PgInsert::sea_orm_statements`](super::PgInsert::sea_orm_statements):
+/// `VALUES` rows of the seven columns follow, then [`INSERT_VALUES_TAIL`].
+pub(super) const INSERT_VALUES_HEAD: &str = "WITH moved AS (INSERT INTO asynctasq_jobs \
+     (id, task, queue, priority, run_at, max_attempts, payload) VALUES ";
+
+/// The end of the multi-row insert: wakes the queues, returns (inserted,
+/// queues woken).
+pub(super) const INSERT_VALUES_TAIL: &str =
+    concat!(" RETURNING queue, run_at)", count_and_wake_moved!());
 
 /// CTE `levels(queue, priority, run_at)`: for each unpaused queue of `$1`,
 /// every priority level that holds pending jobs, with the earliest `run_at`

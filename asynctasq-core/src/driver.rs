@@ -21,8 +21,8 @@ use sea_orm::DatabaseTransaction;
 
 use crate::error::{Error, Result};
 use crate::job::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, NewJob, QueueStats,
-    Receipt, RescueReport, Timestamp,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, NewJob, QueueStats, Receipt,
+    RescueReport, Retry,
 };
 
 /// A storage backend for jobs.
@@ -58,17 +58,13 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// Deletes completed jobs. Returns how many receipts were still valid.
     async fn complete(&self, receipts: &[Receipt]) -> Result<u64>;
 
-    /// Schedules another attempt at `run_at`, recording `error`.
-    /// Returns `false` if the receipt was stale.
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool>;
+    /// Schedules another attempt of each job at its `run_at`, recording its
+    /// error. Returns how many receipts were still valid.
+    async fn retry(&self, retries: &[Retry]) -> Result<u64>;
 
-    /// Moves a job to dead-letter, recording `error`. Returns `false` if the receipt was stale.
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool>;
+    /// Moves jobs to dead-letter, recording their errors. Returns how many
+    /// receipts were still valid.
+    async fn bury(&self, burials: &[Burial]) -> Result<u64>;
 
     /// Returns running jobs to ready without counting the attempt (graceful
     /// shutdown). Returns how many receipts were still valid.

@@ -154,6 +154,26 @@ impl AttemptError {
     }
 }
 
+/// A failed attempt to run again later: an item of [`Driver::retry`](crate::Driver::retry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// The claim the attempt ran under.
+    pub receipt: Receipt,
+    /// When the next attempt may start.
+    pub run_at: Timestamp,
+    /// What went wrong, appended to the job's errors.
+    pub error: AttemptError,
+}
+
+/// A job to move to dead-letter: an item of [`Driver::bury`](crate::Driver::bury).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Burial {
+    /// The claim the last attempt ran under.
+    pub receipt: Receipt,
+    /// Why the job is given up, appended to its errors.
+    pub error: AttemptError,
+}
+
 /// A stored job as seen by admin commands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobInfo {

@@ -27,8 +27,8 @@ pub use driver::{Driver, DriverFactory, connect};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use job::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, JobState, NewJob,
-    QueueStats, Receipt, RescueReport, Timestamp,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, JobState, NewJob,
+    QueueStats, Receipt, RescueReport, Retry, Timestamp,
 };
 pub use retry::{Backoff, RetryPolicy};
 pub use task::{JobContext, Permanent, Registry, Task, TaskFailure, TaskOptions, TaskRegistration};

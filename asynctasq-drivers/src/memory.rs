@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, JobId, JobInfo,
-    JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, JobId,
+    JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
 /// A driver that keeps jobs in memory.
@@ -215,33 +215,36 @@ impl Driver for MemoryDriver {
         Ok(done)
     }
 
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool> {
+    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
         let mut store = self.store();
-        let Some(row) = store.running(receipt) else {
-            return Ok(false);
-        };
-        row.state = Stored::Pending;
-        row.run_at = to_millis(run_at);
-        row.errors.push(error.clone());
+        let mut done = 0;
+        for retry in retries {
+            if let Some(row) = store.running(&retry.receipt) {
+                row.state = Stored::Pending;
+                row.run_at = to_millis(retry.run_at);
+                row.errors.push(retry.error.clone());
+                done += 1;
+            }
+        }
         drop(store);
-        self.inner.notify.notify_waiters();
-        Ok(true)
+        if done > 0 {
+            self.inner.notify.notify_waiters();
+        }
+        Ok(done)
     }
 
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
+    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
         let mut store = self.store();
-        let Some(row) = store.running(receipt) else {
-            return Ok(false);
-        };
-        row.state = Stored::Dead;
-        row.failed_at = to_millis(error.at);
-        row.errors.push(error.clone());
-        Ok(true)
+        let mut done = 0;
+        for burial in burials {
+            if let Some(row) = store.running(&burial.receipt) {
+                row.state = Stored::Dead;
+                row.failed_at = to_millis(burial.error.at);
+                row.errors.push(burial.error.clone());
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asynctasq_core::conformance::{claim, claim_one_queue, job, plus_ms, stats_of, unique_queue};
-use asynctasq_core::{AttemptError, DeadSelector, Driver, JobState};
+use asynctasq_core::{AttemptError, Burial, DeadSelector, Driver, JobState, Receipt};
 use asynctasq_drivers::RedisDriver;
 use chrono::Utc;
 
@@ -97,12 +97,7 @@ async fn completed_and_purged_jobs_leave_no_keys() {
     let (last, rest) = claimed.split_last().unwrap();
     let receipts: Vec<_> = rest.iter().map(|c| c.receipt).collect();
     assert_eq!(driver.complete(&receipts).await.unwrap(), 49);
-    assert!(
-        driver
-            .bury(&last.receipt, &AttemptError::now(1, "x"))
-            .await
-            .unwrap()
-    );
+    assert!(bury_one(&*driver, last.receipt, AttemptError::now(1, "x")).await);
     assert_eq!(
         driver
             .dead_purge(DeadSelector::All { queue: Some(&q) })
@@ -275,10 +270,7 @@ async fn dead_letter_across_queues() {
     for q in [&a, &b, &a] {
         let c = claim_one_queue(&driver, q, 1).await.remove(0);
         tokio::time::sleep(Duration::from_millis(3)).await;
-        driver
-            .bury(&c.receipt, &AttemptError::now(1, format!("in {q}")))
-            .await
-            .unwrap();
+        bury_one(&*driver, c.receipt, AttemptError::now(1, format!("in {q}"))).await;
         buried.push(c.receipt.id);
     }
     let all = driver.dead_list(None, 10, 0).await.unwrap();
@@ -332,15 +324,19 @@ async fn a_foreign_body_fails_alone() {
     assert_eq!(fine.payload, good.payload);
 
     assert!(
-        driver
-            .bury(
-                &foreign.receipt,
-                &AttemptError::now(1, "undecodable payload")
-            )
-            .await
-            .unwrap()
+        bury_one(
+            &*driver,
+            foreign.receipt,
+            AttemptError::now(1, "undecodable payload")
+        )
+        .await
     );
     let info = driver.job(bad.id).await.unwrap().expect("still listed");
     assert_eq!(info.state, JobState::Dead);
     assert_eq!(info.errors[0].message, "undecodable payload");
+}
+
+/// Buries one job; whether its receipt was still valid.
+async fn bury_one(driver: &dyn Driver, receipt: Receipt, error: AttemptError) -> bool {
+    driver.bury(&[Burial { receipt, error }]).await.unwrap() == 1
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobState, NewJob,
-    QueueStats, Receipt,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobState, NewJob,
+    QueueStats, Receipt, Retry,
 };
 use asynctasq_drivers::SqliteDriver;
 use chrono::Utc;
@@ -240,8 +240,8 @@ async fn stale_receipts_change_nothing() {
     };
     let error = AttemptError::now(1, "boom");
     assert_eq!(driver.complete(&[stale]).await.unwrap(), 0);
-    assert!(!driver.retry(&stale, Utc::now(), &error).await.unwrap());
-    assert!(!driver.bury(&stale, &error).await.unwrap());
+    assert!(!retry_one(&driver, stale, Utc::now(), error.clone()).await);
+    assert!(!bury_one(&driver, stale, error).await);
     assert_eq!(driver.release(&[stale]).await.unwrap(), 0);
     assert_eq!(
         driver
@@ -302,12 +302,7 @@ async fn retry_release_and_extend() {
     driver.enqueue(std::slice::from_ref(&a)).await.unwrap();
     let c = claim(&driver, &["q"], 1).await.remove(0);
     let later = Utc::now() + chrono::Duration::seconds(60);
-    assert!(
-        driver
-            .retry(&c.receipt, later, &AttemptError::now(1, "first"))
-            .await
-            .unwrap()
-    );
+    assert!(retry_one(&driver, c.receipt, later, AttemptError::now(1, "first")).await);
     let info = driver.job(a.id).await.unwrap().unwrap();
     assert_eq!(info.state, JobState::Scheduled);
     assert_eq!(to_millis(info.run_at), to_millis(later));
@@ -378,13 +373,8 @@ async fn malformed_error_history_does_not_break_acks_or_reads() {
 
     let receipt = |id| claimed.iter().find(|c| c.receipt.id == id).unwrap().receipt;
     let error = AttemptError::now(1, "real error");
-    assert!(driver.bury(&receipt(a.id), &error).await.unwrap());
-    assert!(
-        driver
-            .retry(&receipt(b.id), Utc::now(), &error)
-            .await
-            .unwrap()
-    );
+    assert!(bury_one(&driver, receipt(a.id), error.clone()).await);
+    assert!(retry_one(&driver, receipt(b.id), Utc::now(), error.clone()).await);
     for id in [a.id, b.id] {
         let info = driver.job(id).await.unwrap().unwrap();
         assert_eq!(info.errors.len(), 2, "{info:?}");
@@ -413,19 +403,9 @@ async fn stats_and_dead_letter_admin() {
         .unwrap();
     driver.queue_pause("idle").await.unwrap();
     let c = claim(&driver, &["a"], 2).await;
-    assert!(
-        driver
-            .bury(&c[0].receipt, &AttemptError::now(1, "dead one"))
-            .await
-            .unwrap()
-    );
+    assert!(bury_one(&driver, c[0].receipt, AttemptError::now(1, "dead one")).await);
     tokio::time::sleep(Duration::from_millis(3)).await;
-    assert!(
-        driver
-            .bury(&c[1].receipt, &AttemptError::now(1, "dead two"))
-            .await
-            .unwrap()
-    );
+    assert!(bury_one(&driver, c[1].receipt, AttemptError::now(1, "dead two")).await);
 
     let all = driver.stats(None).await.unwrap();
     let names: Vec<&str> = all.iter().map(|s| s.queue.as_str()).collect();
@@ -731,4 +711,24 @@ async fn wait_accepts_an_unbounded_timeout() {
     let start = Instant::now();
     driver.wait(&queues(&["q"]), Duration::MAX).await.unwrap();
     assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+/// Buries one job; whether its receipt was still valid.
+async fn bury_one(driver: &dyn Driver, receipt: Receipt, error: AttemptError) -> bool {
+    driver.bury(&[Burial { receipt, error }]).await.unwrap() == 1
+}
+
+/// Retries one job at `run_at`; whether its receipt was still valid.
+async fn retry_one(
+    driver: &dyn Driver,
+    receipt: Receipt,
+    run_at: asynctasq_core::Timestamp,
+    error: AttemptError,
+) -> bool {
+    let retry = Retry {
+        receipt,
+        run_at,
+        error,
+    };
+    driver.retry(&[retry]).await.unwrap() == 1
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use asynctasq::core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobInfo, NewJob,
-    QueueStats, Receipt, RescueReport, Result, Timestamp,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobInfo, NewJob, QueueStats,
+    Receipt, RescueReport, Result, Retry,
 };
 use sea_orm::DatabaseTransaction;
 
@@ -183,17 +183,12 @@ impl Driver for TimingDriver {
         result
     }
 
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool> {
-        self.inner.retry(receipt, run_at, error).await
+    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
+        self.inner.retry(retries).await
     }
 
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
-        self.inner.bury(receipt, error).await
+    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
+        self.inner.bury(burials).await
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

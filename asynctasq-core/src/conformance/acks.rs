@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{claim, claim_one_queue, job, plus_ms, unique_queue};
 use crate::driver::Driver;
-use crate::job::{AttemptError, JobState, Receipt};
+use crate::job::{AttemptError, Burial, JobState, Receipt, Retry};
 
 /// `complete` deletes the job; a second or forged ack changes nothing.
 pub async fn complete_deletes_and_fences(driver: &Arc<dyn Driver>) {
@@ -41,60 +41,110 @@ pub async fn complete_deletes_and_fences(driver: &Arc<dyn Driver>) {
     assert_eq!(super::stats_of(driver, &q).await.outstanding(), 0);
 }
 
-/// `retry` schedules the next attempt at `run_at` and records the error.
+/// `retry` schedules each job's next attempt at its own `run_at` and
+/// records its own error; a stale receipt in the batch changes nothing.
 pub async fn retry_reschedules_with_error(driver: &Arc<dyn Driver>) {
     let q = unique_queue("retry");
-    driver.enqueue(&[job(&q)]).await.unwrap();
-    let c = claim_one_queue(driver, &q, 1).await.remove(0);
-    let error = AttemptError::now(1, "connection refused");
-    let run_at = plus_ms(Utc::now(), 400);
-    assert!(driver.retry(&c.receipt, run_at, &error).await.unwrap());
-    assert!(
-        !driver.retry(&c.receipt, run_at, &error).await.unwrap(),
+    let jobs: Vec<_> = (0..3).map(|_| job(&q)).collect();
+    driver.enqueue(&jobs).await.unwrap();
+    let claimed = claim_one_queue(driver, &q, 3).await;
+    assert_eq!(claimed.len(), 3);
+    let forged = Receipt {
+        id: claimed[2].receipt.id,
+        token: claimed[2].receipt.token.wrapping_add(1),
+    };
+    let retries = vec![
+        Retry {
+            receipt: claimed[0].receipt,
+            run_at: plus_ms(Utc::now(), 400),
+            error: AttemptError::now(1, "connection refused"),
+        },
+        Retry {
+            receipt: claimed[1].receipt,
+            run_at: plus_ms(Utc::now(), 450),
+            error: AttemptError::now(1, "timed out"),
+        },
+        Retry {
+            receipt: forged,
+            run_at: Utc::now(),
+            error: AttemptError::now(1, "forged"),
+        },
+    ];
+    assert_eq!(driver.retry(&retries).await.unwrap(), 2);
+    assert_eq!(
+        driver.retry(&retries).await.unwrap(),
+        0,
         "stale retry accepted"
     );
-    let info = driver.job(c.receipt.id).await.unwrap().expect("job");
-    assert_eq!(info.state, JobState::Scheduled);
-    assert_eq!(info.attempt, 1);
-    assert_eq!(info.errors.len(), 1);
-    assert_eq!(info.errors[0].message, "connection refused");
-    assert_eq!(info.errors[0].attempt, 1);
+    for (c, message) in claimed.iter().zip(["connection refused", "timed out"]) {
+        let info = driver.job(c.receipt.id).await.unwrap().expect("job");
+        assert_eq!(info.state, JobState::Scheduled);
+        assert_eq!(info.attempt, 1);
+        assert_eq!(info.errors.len(), 1);
+        assert_eq!(info.errors[0].message, message);
+        assert_eq!(info.errors[0].attempt, 1);
+    }
+    let untouched = driver
+        .job(claimed[2].receipt.id)
+        .await
+        .unwrap()
+        .expect("job");
+    assert_eq!(untouched.state, JobState::Running, "a forged retry applied");
+    assert!(untouched.errors.is_empty());
+    assert_eq!(driver.complete(&[claimed[2].receipt]).await.unwrap(), 1);
     assert!(
         claim_one_queue(driver, &q, 1).await.is_empty(),
         "retried before its backoff"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let again = claim_one_queue(driver, &q, 1).await;
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].attempt, 2, "the second claim is attempt 2");
-    assert_ne!(
-        again[0].receipt.token, c.receipt.token,
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    let again = claim_one_queue(driver, &q, 2).await;
+    assert_eq!(again.len(), 2);
+    assert!(
+        again.iter().all(|c| c.attempt == 2),
+        "the second claim is attempt 2"
+    );
+    assert!(
+        again.iter().all(|c| claimed
+            .iter()
+            .all(|old| old.receipt.token != c.receipt.token)),
         "each claim gets a fresh token"
     );
 }
 
-/// `bury` moves the job to dead-letter with its error.
+/// `bury` moves jobs to dead-letter, each with its own error; a stale
+/// receipt changes nothing.
 pub async fn bury_moves_to_dead_with_error(driver: &Arc<dyn Driver>) {
     let q = unique_queue("bury");
-    driver.enqueue(&[job(&q)]).await.unwrap();
-    let c = claim_one_queue(driver, &q, 1).await.remove(0);
-    let error = AttemptError::now(1, "card declined");
-    assert!(driver.bury(&c.receipt, &error).await.unwrap());
-    assert!(
-        !driver.bury(&c.receipt, &error).await.unwrap(),
+    driver.enqueue(&[job(&q), job(&q)]).await.unwrap();
+    let claimed = claim_one_queue(driver, &q, 2).await;
+    assert_eq!(claimed.len(), 2);
+    let burials: Vec<Burial> = claimed
+        .iter()
+        .zip(["card declined", "card expired"])
+        .map(|(c, message)| Burial {
+            receipt: c.receipt,
+            error: AttemptError::now(1, message),
+        })
+        .collect();
+    assert_eq!(driver.bury(&burials).await.unwrap(), 2);
+    assert_eq!(
+        driver.bury(&burials).await.unwrap(),
+        0,
         "stale bury accepted"
     );
-    let info = driver.job(c.receipt.id).await.unwrap().expect("job");
-    assert_eq!(info.state, JobState::Dead);
-    assert_eq!(
-        info.last_error().map(|e| e.message.as_str()),
-        Some("card declined")
-    );
+    for burial in &burials {
+        let info = driver.job(burial.receipt.id).await.unwrap().expect("job");
+        assert_eq!(info.state, JobState::Dead);
+        assert_eq!(
+            info.last_error().map(|e| e.message.as_str()),
+            Some(burial.error.message.as_str())
+        );
+    }
     assert!(
         claim_one_queue(driver, &q, 1).await.is_empty(),
         "dead job claimed"
     );
-    assert_eq!(super::stats_of(driver, &q).await.dead, 1);
+    assert_eq!(super::stats_of(driver, &q).await.dead, 2);
 }
 
 /// `release` returns a running job to ready without counting the attempt.
@@ -134,13 +184,17 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
     assert_eq!(second.attempt, 2);
     let err = AttemptError::now(1, "late");
     assert_eq!(driver.complete(&[first.receipt]).await.unwrap(), 0);
-    assert!(
-        !driver
-            .retry(&first.receipt, Utc::now(), &err)
-            .await
-            .unwrap()
-    );
-    assert!(!driver.bury(&first.receipt, &err).await.unwrap());
+    let retry = Retry {
+        receipt: first.receipt,
+        run_at: Utc::now(),
+        error: err.clone(),
+    };
+    assert_eq!(driver.retry(&[retry]).await.unwrap(), 0);
+    let burial = Burial {
+        receipt: first.receipt,
+        error: err,
+    };
+    assert_eq!(driver.bury(&[burial]).await.unwrap(), 0);
     assert_eq!(driver.release(&[first.receipt]).await.unwrap(), 0);
     assert_eq!(
         driver

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{claim_one_queue, job, plus_ms, stats_of, unique_queue};
 use crate::driver::Driver;
-use crate::job::{AttemptError, DeadSelector, JobState, QueueStats};
+use crate::job::{AttemptError, Burial, DeadSelector, JobState, QueueStats};
 
 /// Stats count ready, scheduled, running and dead jobs per queue.
 pub async fn stats_count_every_state(driver: &Arc<dyn Driver>) {
@@ -23,10 +23,11 @@ pub async fn stats_count_every_state(driver: &Arc<dyn Driver>) {
         .await
         .unwrap();
     let claimed = claim_one_queue(driver, &q, 2).await;
-    driver
-        .bury(&claimed[1].receipt, &AttemptError::now(1, "x"))
-        .await
-        .unwrap();
+    let burial = Burial {
+        receipt: claimed[1].receipt,
+        error: AttemptError::now(1, "x"),
+    };
+    assert_eq!(driver.bury(&[burial]).await.unwrap(), 1);
     let stats = stats_of(driver, &q).await;
     assert_eq!(
         stats,
@@ -78,8 +79,11 @@ pub async fn dead_list_requeue_and_purge(driver: &Arc<dyn Driver>) {
     driver.enqueue(&jobs).await.unwrap();
     for (i, c) in claim_one_queue(driver, &q, 4).await.iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let error = AttemptError::now(1, format!("failure {i}"));
-        assert!(driver.bury(&c.receipt, &error).await.unwrap());
+        let burial = Burial {
+            receipt: c.receipt,
+            error: AttemptError::now(1, format!("failure {i}")),
+        };
+        assert_eq!(driver.bury(&[burial]).await.unwrap(), 1);
     }
     let dead = driver.dead_list(Some(&q), 10, 0).await.unwrap();
     assert_eq!(dead.len(), 4);
@@ -120,12 +124,15 @@ pub async fn dead_list_requeue_and_purge(driver: &Arc<dyn Driver>) {
     );
     assert_eq!(driver.dead_requeue(q_only).await.unwrap(), 2);
     assert_eq!(stats_of(driver, &q).await.ready, 2);
-    for c in claim_one_queue(driver, &q, 10).await {
-        driver
-            .bury(&c.receipt, &AttemptError::now(1, "again"))
-            .await
-            .unwrap();
-    }
+    let burials: Vec<Burial> = claim_one_queue(driver, &q, 10)
+        .await
+        .iter()
+        .map(|c| Burial {
+            receipt: c.receipt,
+            error: AttemptError::now(1, "again"),
+        })
+        .collect();
+    assert_eq!(driver.bury(&burials).await.unwrap(), 2);
     assert_eq!(driver.dead_purge(q_only).await.unwrap(), 2);
     assert!(driver.dead_list(Some(&q), 10, 0).await.unwrap().is_empty());
 }

@@ -1,6 +1,7 @@
-//! Writes attempt results back to the driver: completions in batches, retries
-//! and dead-letters one by one. A write that fails is retried a few times;
-//! if the driver stays down, the lease expires and the rescuer returns the job.
+//! Writes attempt results back to the driver in batches: the completions,
+//! the retries and the dead-letter moves of everything finished since the
+//! last write, one call each. A write that fails is retried a few times; if
+//! the driver stays down, the lease expires and the rescuer returns the job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 use super::executor::Verdict;
 use super::stats::WorkerCounters;
 use crate::driver::Driver;
-use crate::job::Receipt;
+use crate::job::{Burial, Receipt, Retry};
 
 /// Most completions written in one call.
 const MAX_BATCH: usize = 512;
@@ -32,28 +33,36 @@ pub(crate) async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut completed = Vec::with_capacity(batch.len());
+        let mut retries = Vec::new();
+        let mut burials = Vec::new();
         for finished in batch.drain(..) {
+            let receipt = finished.receipt;
             match finished.verdict {
-                Verdict::Complete => completed.push(finished.receipt),
+                Verdict::Complete => completed.push(receipt),
                 Verdict::Retry { run_at, error } => {
-                    tracing::warn!(job.id = %finished.receipt.id, task = %finished.task, attempt = error.attempt, %run_at, error = %error.message, "attempt failed; retrying");
-                    let applied =
-                        with_retries("retry", || driver.retry(&finished.receipt, run_at, &error))
-                            .await;
-                    counters.record_retry(applied);
+                    tracing::warn!(job.id = %receipt.id, task = %finished.task, attempt = error.attempt, %run_at, error = %error.message, "attempt failed; retrying");
+                    retries.push(Retry {
+                        receipt,
+                        run_at,
+                        error,
+                    });
                 }
                 Verdict::Bury { error } => {
-                    tracing::error!(job.id = %finished.receipt.id, task = %finished.task, attempt = error.attempt, error = %error.message, "job moved to dead-letter");
-                    let applied =
-                        with_retries("bury", || driver.bury(&finished.receipt, &error)).await;
-                    counters.record_dead(applied);
+                    tracing::error!(job.id = %receipt.id, task = %finished.task, attempt = error.attempt, error = %error.message, "job moved to dead-letter");
+                    burials.push(Burial { receipt, error });
                 }
             }
         }
+        if !retries.is_empty() {
+            let applied = with_retries("retry", || driver.retry(&retries)).await;
+            counters.record_retried(retries.len() as u64, applied);
+        }
+        if !burials.is_empty() {
+            let applied = with_retries("bury", || driver.bury(&burials)).await;
+            counters.record_dead(burials.len() as u64, applied);
+        }
         if !completed.is_empty() {
-            let applied = with_retries("complete", || driver.complete(&completed))
-                .await
-                .unwrap_or(0);
+            let applied = with_retries("complete", || driver.complete(&completed)).await;
             counters.record_completed(completed.len() as u64, applied);
         }
     }

@@ -36,26 +36,30 @@ impl WorkerCounters {
     pub(crate) fn claimed(&self) -> u64 {
         self.claimed.load(Ordering::Relaxed)
     }
-    pub(crate) fn record_completed(&self, sent: u64, applied: u64) {
-        self.completed.fetch_add(applied, Ordering::Relaxed);
-        self.stale
-            .fetch_add(sent.saturating_sub(applied), Ordering::Relaxed);
+    /// `sent` completions, of which the driver `applied` some, or `None`
+    /// when the write never succeeded (then nothing is counted: the leases
+    /// expire and the rescuer returns the jobs).
+    pub(crate) fn record_completed(&self, sent: u64, applied: Option<u64>) {
+        self.bump(&self.completed, sent, applied);
     }
-    pub(crate) fn record_retry(&self, applied: Option<bool>) {
-        self.bump(&self.retried, applied);
+    /// Like [`record_completed`](Self::record_completed), for retries.
+    pub(crate) fn record_retried(&self, sent: u64, applied: Option<u64>) {
+        self.bump(&self.retried, sent, applied);
     }
-    pub(crate) fn record_dead(&self, applied: Option<bool>) {
-        self.bump(&self.dead, applied);
+    /// Like [`record_completed`](Self::record_completed), for dead-letter moves.
+    pub(crate) fn record_dead(&self, sent: u64, applied: Option<u64>) {
+        self.bump(&self.dead, sent, applied);
     }
     pub(crate) fn record_released(&self, n: u64) {
         self.released.fetch_add(n, Ordering::Relaxed);
     }
-    fn bump(&self, counter: &AtomicU64, applied: Option<bool>) {
-        match applied {
-            Some(true) => counter.fetch_add(1, Ordering::Relaxed),
-            Some(false) => self.stale.fetch_add(1, Ordering::Relaxed),
-            None => 0,
-        };
+    /// Adds the applied acks to `counter` and the rejected ones to the stale count.
+    fn bump(&self, counter: &AtomicU64, sent: u64, applied: Option<u64>) {
+        if let Some(applied) = applied {
+            counter.fetch_add(applied, Ordering::Relaxed);
+            self.stale
+                .fetch_add(sent.saturating_sub(applied), Ordering::Relaxed);
+        }
     }
     pub(crate) fn report(&self) -> WorkerReport {
         WorkerReport {

@@ -57,8 +57,8 @@ use tokio::time::Instant;
 
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
-    JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
+    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
 use crate::sql_common::{Wake, error_json, non_negative, parse_option, redact_url, split_url};
@@ -650,42 +650,59 @@ impl Driver for MySqlDriver {
         self.by_receipts(receipts, sql::complete, None).await
     }
 
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool> {
-        let error = error_json(error);
-        let run_at = to_millis(run_at);
-        let done = self
-            .execute(
-                sqlx::query(sql::RETRY)
-                    .bind(run_at)
-                    .bind(&error)
-                    .bind(&error)
-                    .bind(receipt.id.0.as_bytes().as_slice())
-                    .bind(receipt.token),
-            )
-            .await?;
-        if done > 0 {
-            self.wake_all(run_at);
+    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
+        if retries.is_empty() {
+            return Ok(0);
         }
-        Ok(done > 0)
+        // One transaction: one durable commit for the batch.
+        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut done = 0;
+        let mut earliest = i64::MAX;
+        for retry in retries {
+            let error = error_json(&retry.error);
+            let run_at = to_millis(retry.run_at);
+            let applied = sqlx::query(sql::RETRY)
+                .bind(run_at)
+                .bind(&error)
+                .bind(&error)
+                .bind(retry.receipt.id.0.as_bytes().as_slice())
+                .bind(retry.receipt.token)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            if applied > 0 {
+                done += applied;
+                earliest = earliest.min(run_at);
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        if done > 0 {
+            self.wake_all(earliest);
+        }
+        Ok(done)
     }
 
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
-        let error = error_json(error);
-        let done = self
-            .execute(
-                sqlx::query(sql::BURY)
-                    .bind(&error)
-                    .bind(&error)
-                    .bind(receipt.id.0.as_bytes().as_slice())
-                    .bind(receipt.token),
-            )
-            .await?;
-        Ok(done > 0)
+    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
+        if burials.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut done = 0;
+        for burial in burials {
+            let error = error_json(&burial.error);
+            done += sqlx::query(sql::BURY)
+                .bind(&error)
+                .bind(&error)
+                .bind(burial.receipt.id.0.as_bytes().as_slice())
+                .bind(burial.receipt.token)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

@@ -61,8 +61,8 @@ use uuid::Uuid;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
-    JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
+    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
 use crate::sql_common::Wake;
@@ -536,35 +536,44 @@ impl Driver for PgDriver {
         Ok(done.rows_affected())
     }
 
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool> {
-        let run_at = from_millis(to_millis(run_at));
-        let moved = Self::moved(self.worker_pool_ref(), || {
+    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
+        if retries.is_empty() {
+            return Ok(0);
+        }
+        let receipts: Vec<Receipt> = retries.iter().map(|r| r.receipt).collect();
+        let (ids, tokens) = receipt_columns(&receipts);
+        let run_ats: Vec<_> = retries
+            .iter()
+            .map(|r| from_millis(to_millis(r.run_at)))
+            .collect();
+        let errors: Vec<String> = retries.iter().map(|r| error_json(&r.error)).collect();
+        Self::moved(self.worker_pool_ref(), || {
             sqlx::query(sql::RETRY)
-                .bind(receipt.id.0)
-                .bind(receipt.token)
-                .bind(run_at)
-                .bind(error_json(error))
+                .bind(&ids)
+                .bind(&tokens)
+                .bind(&run_ats)
+                .bind(&errors)
         })
-        .await?;
-        Ok(moved > 0)
+        .await
     }
 
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
+    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
+        if burials.is_empty() {
+            return Ok(0);
+        }
+        let receipts: Vec<Receipt> = burials.iter().map(|b| b.receipt).collect();
+        let (ids, tokens) = receipt_columns(&receipts);
+        let errors: Vec<String> = burials.iter().map(|b| error_json(&b.error)).collect();
         let done = retry_lost(self.worker_pool_ref(), |pool, _| {
             sqlx::query(sql::BURY)
-                .bind(receipt.id.0)
-                .bind(receipt.token)
-                .bind(error_json(error))
+                .bind(&ids)
+                .bind(&tokens)
+                .bind(&errors)
                 .execute(pool)
         })
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        Ok(done.rows_affected())
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

@@ -151,22 +151,27 @@ pub(super) const EXTEND: &str = concat!(
     held!()
 );
 
-/// Schedules another attempt. `$1` id, `$2` token, `$3` run_at, `$4` the
-/// error as JSON. Returns (retried, queues woken).
+/// Schedules other attempts. `$1` ids, `$2` tokens, `$3` run_at, `$4`
+/// the errors as JSON text: parallel arrays, one element per job. Returns
+/// (retried, queues woken).
 pub(super) const RETRY: &str = concat!(
-    "WITH moved AS (UPDATE asynctasq_jobs SET state = 'pending', run_at = $3, \
+    "WITH moved AS (UPDATE asynctasq_jobs j SET state = 'pending', run_at = r.run_at, \
        lease_token = NULL, lease_until = NULL, worker = NULL, \
-       errors = errors || jsonb_build_array($4::jsonb) \
-     WHERE id = $1 AND lease_token = $2 \
-     RETURNING queue, run_at)",
+       errors = j.errors || jsonb_build_array(r.error::jsonb) \
+     FROM unnest($1::uuid[], $2::int8[], $3::timestamptz[], $4::text[]) \
+       AS r(id, token, run_at, error) \
+     WHERE j.id = r.id AND j.lease_token = r.token \
+     RETURNING j.queue, j.run_at)",
     count_and_wake_moved!()
 );
 
-/// Moves a job to dead-letter. `$1` id, `$2` token, `$3` the error as JSON.
-pub(super) const BURY: &str = "UPDATE asynctasq_jobs SET state = 'dead', failed_at = now(), \
+/// Moves jobs to dead-letter. `$1` ids, `$2` tokens, `$3` the errors as
+/// JSON text: parallel arrays, one element per job.
+pub(super) const BURY: &str = "UPDATE asynctasq_jobs j SET state = 'dead', failed_at = now(), \
        lease_token = NULL, lease_until = NULL, worker = NULL, \
-       errors = errors || jsonb_build_array($3::jsonb) \
-     WHERE id = $1 AND lease_token = $2";
+       errors = j.errors || jsonb_build_array(r.error::jsonb) \
+     FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS r(id, token, error) \
+     WHERE j.id = r.id AND j.lease_token = r.token";
 
 /// An attempt error recorded by the rescuer, for the job aliased `j`.
 macro_rules! lease_error {

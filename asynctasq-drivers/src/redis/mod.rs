@@ -76,8 +76,8 @@ use tokio::sync::Notify;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
-    JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error,
+    JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
 use conn::Conn;
@@ -775,19 +775,20 @@ impl Driver for RedisDriver {
         self.ack_many("complete", 0, receipts).await
     }
 
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool> {
-        self.ack_one("retry", receipt, to_millis(run_at), error)
-            .await
+    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
+        // One script call per job (each has its own time and error), sent
+        // together over the multiplexed connection.
+        let calls = retries
+            .iter()
+            .map(|r| self.ack_one("retry", &r.receipt, to_millis(r.run_at), &r.error));
+        Ok(try_join_all(calls).await?.into_iter().map(u64::from).sum())
     }
 
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
-        self.ack_one("bury", receipt, to_millis(error.at), error)
-            .await
+    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
+        let calls = burials
+            .iter()
+            .map(|b| self.ack_one("bury", &b.receipt, to_millis(b.error.at), &b.error));
+        Ok(try_join_all(calls).await?.into_iter().map(u64::from).sum())
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

@@ -60,8 +60,8 @@ use tokio::time::Instant;
 use asynctasq_core::driver::ConnectFuture;
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    AttemptError, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId,
-    JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Timestamp,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
+    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 use sea_orm::{DatabaseTransaction, DbBackend, Statement, Value};
 
@@ -481,44 +481,57 @@ impl Driver for SqliteDriver {
         self.ack(sql::COMPLETE, receipts, 0).await
     }
 
-    async fn retry(
-        &self,
-        receipt: &Receipt,
-        run_at: Timestamp,
-        error: &AttemptError,
-    ) -> Result<bool> {
-        let error = serde_json::to_string(error).map_err(json_err)?;
+    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
+        if retries.is_empty() {
+            return Ok(0);
+        }
         let done = {
             let _write = self.write_lock().await;
-            sqlx::query(sql::RETRY)
-                .bind(receipt.id.to_string())
-                .bind(receipt.token)
-                .bind(to_millis(run_at))
-                .bind(error)
-                .execute(&self.inner.pool)
-                .await
-                .map_err(db_err)?
+            let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+            let mut done = 0;
+            for retry in retries {
+                let error = serde_json::to_string(&retry.error).map_err(json_err)?;
+                done += sqlx::query(sql::RETRY)
+                    .bind(retry.receipt.id.to_string())
+                    .bind(retry.receipt.token)
+                    .bind(to_millis(retry.run_at))
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+            }
+            tx.commit().await.map_err(db_err)?;
+            done
         };
-        let applied = done.rows_affected() > 0;
-        if applied {
+        if done > 0 {
             // Waiters re-read their next due time (a retry without backoff is ready now).
             self.wake();
         }
-        Ok(applied)
+        Ok(done)
     }
 
-    async fn bury(&self, receipt: &Receipt, error: &AttemptError) -> Result<bool> {
-        let error = serde_json::to_string(error).map_err(json_err)?;
+    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
+        if burials.is_empty() {
+            return Ok(0);
+        }
         let _write = self.write_lock().await;
-        let done = sqlx::query(sql::BURY)
-            .bind(receipt.id.to_string())
-            .bind(receipt.token)
-            .bind(now_ms())
-            .bind(error)
-            .execute(&self.inner.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut done = 0;
+        for burial in burials {
+            let error = serde_json::to_string(&burial.error).map_err(json_err)?;
+            done += sqlx::query(sql::BURY)
+                .bind(burial.receipt.id.to_string())
+                .bind(burial.receipt.token)
+                .bind(now_ms())
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

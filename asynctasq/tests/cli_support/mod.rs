@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use asynctasq::core::ClaimParams;
 use asynctasq::core::envelope::ENVELOPE_VERSION;
+use asynctasq::core::{Burial, ClaimParams};
 use asynctasq::{AttemptError, Client, Envelope, JobId, RetryPolicy};
 
 /// Milliseconds since the Unix epoch.
@@ -62,10 +62,14 @@ pub async fn bury(client: &Client, queue: &str, n: usize) -> Vec<JobId> {
         .await
         .unwrap();
     assert_eq!(claimed.len(), n);
-    for job in &claimed {
-        let error = AttemptError::now(job.attempt, format!("smtp refused {}", job.receipt.id));
-        assert!(client.driver().bury(&job.receipt, &error).await.unwrap());
-    }
+    let burials: Vec<Burial> = claimed
+        .iter()
+        .map(|job| Burial {
+            receipt: job.receipt,
+            error: AttemptError::now(job.attempt, format!("smtp refused {}", job.receipt.id)),
+        })
+        .collect();
+    assert_eq!(client.driver().bury(&burials).await.unwrap(), n as u64);
     ids
 }
 

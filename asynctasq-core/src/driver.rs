@@ -70,6 +70,13 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// shutdown). Returns how many receipts were still valid.
     async fn release(&self, receipts: &[Receipt]) -> Result<u64>;
 
+    /// Deletes completed jobs kept longer than the driver's retention period.
+    /// Only drivers that can keep completed jobs (`retain_completed`) have
+    /// any; the default deletes nothing. Workers call it with the rescue.
+    async fn prune_completed(&self) -> Result<u64> {
+        Ok(0)
+    }
+
     /// Extends the leases of running jobs to `now + lease`. Returns how many
     /// receipts were still valid.
     async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64>;

@@ -71,6 +71,9 @@ pub enum JobState {
     Running,
     /// In the dead-letter: it will not run again unless requeued.
     Dead,
+    /// Completed and kept for the driver's retention period (only drivers
+    /// configured to retain completed jobs; the others delete them).
+    Completed,
 }
 
 impl fmt::Display for JobState {
@@ -80,6 +83,7 @@ impl fmt::Display for JobState {
             JobState::Ready => "ready",
             JobState::Running => "running",
             JobState::Dead => "dead",
+            JobState::Completed => "completed",
         })
     }
 }

@@ -348,6 +348,8 @@ impl Driver for MemoryDriver {
                 JobState::Ready => s.ready += 1,
                 JobState::Running => s.running += 1,
                 JobState::Dead => s.dead += 1,
+                // The memory driver deletes completed jobs.
+                JobState::Completed => {}
             }
         }
         let mut stats: Vec<QueueStats> = by_queue

@@ -165,6 +165,7 @@ pub(crate) fn state_from_str(driver: &'static str, state: &str) -> Result<JobSta
         "ready" => Ok(JobState::Ready),
         "running" => Ok(JobState::Running),
         "dead" => Ok(JobState::Dead),
+        "completed" => Ok(JobState::Completed),
         other => Err(Error::driver(
             driver,
             format!("unknown job state `{other}` in asynctasq_jobs"),

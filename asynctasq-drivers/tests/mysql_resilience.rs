@@ -212,7 +212,7 @@ async fn concurrent_migrations_are_safe() {
         .fetch_one(&mut admin)
         .await
         .unwrap();
-    assert_eq!(versions, 1, "a version was applied twice");
+    assert_eq!(versions, 2, "a version was applied twice");
     drivers[0].migrate().await.expect("migrate again");
 }
 
@@ -440,4 +440,16 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
         "killed {killed} connections in {rounds} rounds; {} jobs ran, {reruns} of them more than once; {report:?}",
         ran.len()
     );
+}
+
+/// `retain_completed`: completed jobs are kept as `completed`, then pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_completed_jobs_are_kept_then_pruned() {
+    let db = Database::create().await;
+    let driver: Arc<dyn Driver> = Arc::new(db.driver("&retain_completed=400ms").await);
+    asynctasq_core::conformance::acks::retained_completed_jobs_are_kept_then_pruned(
+        &driver,
+        Duration::from_millis(400),
+    )
+    .await;
 }

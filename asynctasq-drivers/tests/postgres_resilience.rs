@@ -395,7 +395,7 @@ async fn concurrent_migrations_are_safe() {
     .fetch_one(&mut admin)
     .await
     .unwrap();
-    assert_eq!(versions, 3, "each of the three versions is applied once");
+    assert_eq!(versions, 4, "each of the four versions is applied once");
     // Version 3 dropped the insert trigger of version 1: inserts notify
     // themselves.
     let triggers: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -814,4 +814,16 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
     let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
     assert_eq!(stats[0].outstanding() + stats[0].dead, 0, "{stats:?}");
     eprintln!("across a restart: {} jobs ran; {report:?}", ran.len());
+}
+
+/// `retain_completed`: completed jobs are kept as `completed`, then pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_completed_jobs_are_kept_then_pruned() {
+    let driver = driver(&unique("at-retain"), "&retain_completed=400ms").await;
+    let driver: Arc<dyn Driver> = Arc::new(driver);
+    asynctasq_core::conformance::acks::retained_completed_jobs_are_kept_then_pruned(
+        &driver,
+        Duration::from_millis(400),
+    )
+    .await;
 }

@@ -207,3 +207,49 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
     assert_eq!(info.state, JobState::Running, "a stale ack changed the job");
     assert_eq!(driver.complete(&[second.receipt]).await.unwrap(), 1);
 }
+
+/// For a driver configured to keep completed jobs for `retention` (well
+/// under a second): `complete` keeps the job as `completed`, fenced like a
+/// delete; it is never claimed again and counts as nothing outstanding;
+/// `prune_completed` keeps it while the period runs and deletes it after.
+/// Not part of [`conformance_tests!`](crate::conformance_tests): it needs
+/// that configuration.
+pub async fn retained_completed_jobs_are_kept_then_pruned(
+    driver: &Arc<dyn Driver>,
+    retention: Duration,
+) {
+    let q = unique_queue("retained");
+    driver.enqueue(&[job(&q), job(&q)]).await.unwrap();
+    let claimed = claim_one_queue(driver, &q, 2).await;
+    let receipts: Vec<Receipt> = claimed.iter().map(|c| c.receipt).collect();
+    assert_eq!(driver.complete(&receipts).await.unwrap(), 2);
+    assert_eq!(
+        driver.complete(&receipts).await.unwrap(),
+        0,
+        "double ack accepted"
+    );
+    for r in &receipts {
+        let info = driver.job(r.id).await.unwrap().expect("completed job kept");
+        assert_eq!(info.state, JobState::Completed);
+        assert_eq!(info.attempt, 1);
+    }
+    let stats = super::stats_of(driver, &q).await;
+    assert_eq!((stats.outstanding(), stats.dead), (0, 0), "{stats:?}");
+    assert!(
+        claim_one_queue(driver, &q, 2).await.is_empty(),
+        "a completed job was claimed"
+    );
+    driver.prune_completed().await.unwrap();
+    assert!(
+        driver.job(receipts[0].id).await.unwrap().is_some(),
+        "pruned before its retention ran out"
+    );
+    tokio::time::sleep(retention + Duration::from_millis(300)).await;
+    assert!(driver.prune_completed().await.unwrap() >= 2);
+    for r in &receipts {
+        assert!(
+            driver.job(r.id).await.unwrap().is_none(),
+            "kept past its retention"
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! Background duties of a worker: extending the leases of running jobs and
-//! rescuing jobs whose lease expired (a crashed or hung worker elsewhere).
+//! Background duties of a worker: extending the leases of running jobs,
+//! rescuing jobs whose lease expired (a crashed or hung worker elsewhere)
+//! and, with the rescue, pruning completed jobs past their retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,11 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
+            }
+            match driver.prune_completed().await {
+                Ok(n) if n > 0 => tracing::debug!(pruned = n, "pruned retained completed jobs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning completed jobs failed"),
             }
         }
         if now >= next_extend {

@@ -105,6 +105,11 @@ pub struct MySqlConfig {
     /// The longest poll interval of an idle worker: the latency, at worst,
     /// of a dispatch from another process to an idle worker (default 1 s).
     pub poll_interval: Duration,
+    /// Keep completed jobs for this long instead of deleting them (default
+    /// `None`: deleted on completion). Kept jobs are in state `completed`;
+    /// the workers' maintenance deletes them once the period has passed
+    /// (URL: `retain_completed=1h`).
+    pub retain_completed: Option<Duration>,
 }
 
 impl fmt::Debug for MySqlConfig {
@@ -116,6 +121,7 @@ impl fmt::Debug for MySqlConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("poll_interval_min", &self.poll_interval_min)
             .field("poll_interval", &self.poll_interval)
+            .field("retain_completed", &self.retain_completed)
             .finish()
     }
 }
@@ -127,6 +133,7 @@ const URL_OPTIONS: &[&str] = &[
     "acquire_timeout",
     "poll_interval_min",
     "poll_interval",
+    "retain_completed",
 ];
 
 impl MySqlConfig {
@@ -139,6 +146,7 @@ impl MySqlConfig {
             acquire_timeout: Duration::from_secs(10),
             poll_interval_min: Duration::from_millis(50),
             poll_interval: Duration::from_secs(1),
+            retain_completed: None,
         }
     }
 
@@ -173,6 +181,9 @@ impl MySqlConfig {
                     config.poll_interval_min = parse_option(NAME, key, value, duration)?
                 }
                 "poll_interval" => config.poll_interval = parse_option(NAME, key, value, duration)?,
+                "retain_completed" => {
+                    config.retain_completed = Some(parse_option(NAME, key, value, duration)?)
+                }
                 _ => {}
             }
         }
@@ -221,6 +232,8 @@ struct Inner {
     hub: Arc<Hub>,
     poll_min: Duration,
     poll_max: Duration,
+    /// See [`MySqlConfig::retain_completed`].
+    retain_completed: Option<Duration>,
     /// Consecutive waits that found due jobs at once (see `wait`).
     spins: AtomicU32,
     /// Where the driver connects, password redacted.
@@ -365,6 +378,7 @@ impl MySqlDriver {
                 hub: wake::hub(&identity),
                 poll_min,
                 poll_max: config.poll_interval.max(poll_min),
+                retain_completed: config.retain_completed,
                 spins: AtomicU32::new(0),
                 target,
                 pool,
@@ -483,6 +497,12 @@ impl MySqlDriver {
         Ok(done.rows_affected())
     }
 }
+
+/// Most retained completed jobs deleted by one statement.
+const PRUNE_BATCH: i64 = 1000;
+
+/// Most pruning statements per maintenance pass.
+const PRUNE_ROUNDS: usize = 10;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -647,7 +667,33 @@ impl Driver for MySqlDriver {
     }
 
     async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
-        self.by_receipts(receipts, sql::complete, None).await
+        if self.inner.retain_completed.is_some() {
+            self.by_receipts(receipts, sql::complete_retained, None)
+                .await
+        } else {
+            self.by_receipts(receipts, sql::complete, None).await
+        }
+    }
+
+    async fn prune_completed(&self) -> Result<u64> {
+        let Some(retention) = self.inner.retain_completed else {
+            return Ok(0);
+        };
+        let mut pruned = 0;
+        for _ in 0..PRUNE_ROUNDS {
+            let done = self
+                .execute(
+                    sqlx::query(sql::PRUNE_COMPLETED)
+                        .bind(millis(retention))
+                        .bind(PRUNE_BATCH),
+                )
+                .await?;
+            pruned += done;
+            if done < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(pruned)
     }
 
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {

@@ -63,6 +63,27 @@ CREATE TABLE IF NOT EXISTS asynctasq_queues (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
 "#,
     ],
+    // 2: completed jobs can be kept (`retain_completed`): a `completed`
+    // state, when it was reached, and an index for pruning them. One
+    // `ALTER TABLE` (applied whole or not at all), run only while the
+    // column is missing, so that a run which died before recording the
+    // version can be repeated (MySQL has no `ADD COLUMN IF NOT EXISTS`).
+    &[
+        r#"
+SET @asynctasq_ddl = IF(
+    (SELECT COUNT(*) FROM information_schema.columns
+     WHERE table_schema = DATABASE() AND table_name = 'asynctasq_jobs'
+       AND column_name = 'finished_at') = 0,
+    'ALTER TABLE asynctasq_jobs
+         MODIFY state ENUM(''pending'', ''running'', ''dead'', ''completed'') NOT NULL DEFAULT ''pending'',
+         ADD COLUMN finished_at BIGINT NULL COMMENT ''epoch milliseconds'',
+         ADD KEY asynctasq_jobs_completed (state, finished_at)',
+    'DO 0')
+"#,
+        "PREPARE asynctasq_migration FROM @asynctasq_ddl",
+        "EXECUTE asynctasq_migration",
+        "DEALLOCATE PREPARE asynctasq_migration",
+    ],
 ];
 
 /// The schema version this build creates.

@@ -143,6 +143,26 @@ pub(super) fn complete(n: usize) -> String {
     )
 }
 
+/// Marks jobs completed and keeps them (retention on). Binds `n` (id,
+/// token) pairs.
+pub(super) fn complete_retained(n: usize) -> String {
+    format!(
+        "UPDATE asynctasq_jobs SET state = 'completed', finished_at = {now}, \
+         lease_token = NULL, lease_until = NULL, worker = NULL \
+         WHERE state = 'running' AND ({receipts})",
+        now = now_ms!(),
+        receipts = receipts(n)
+    )
+}
+
+/// Deletes up to `?` (second bind) completed jobs that finished more than
+/// `?` (first bind) milliseconds ago, oldest first.
+pub(super) const PRUNE_COMPLETED: &str = concat!(
+    "DELETE FROM asynctasq_jobs WHERE state = 'completed' AND finished_at < ",
+    now_ms!(),
+    " - ? ORDER BY finished_at LIMIT ?"
+);
+
 /// Returns running jobs to ready without counting the attempt. Binds `n` pairs.
 pub(super) fn release(n: usize) -> String {
     format!(

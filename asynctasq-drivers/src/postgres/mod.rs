@@ -76,8 +76,12 @@ use reconnect::retry_lost;
 /// The driver's name in logs and errors.
 const NAME: &str = "postgres";
 
-/// Most expired leases handled by one rescue statement.
+/// Most expired leases (or retained completed jobs) handled by one statement.
 const RESCUE_BATCH: i64 = 1000;
+
+/// Most pruning statements per maintenance pass (a backlog is worked off
+/// over several passes).
+const PRUNE_ROUNDS: usize = 10;
 
 /// Longest pause of a waiter that keeps finding due jobs it cannot claim
 /// (rows locked by someone else's open transaction).
@@ -128,6 +132,11 @@ pub struct PgConfig {
     /// allows. Dispatches always commit durably. Turn it on behind a proxy
     /// that refuses startup options.
     pub synchronous_acks: bool,
+    /// Keep completed jobs for this long instead of deleting them (default
+    /// `None`: deleted on completion). Kept jobs are in state `completed`
+    /// (see [`Driver::job`]); the workers' maintenance deletes them once
+    /// the period has passed (URL: `retain_completed=1h`).
+    pub retain_completed: Option<Duration>,
 }
 
 impl fmt::Debug for PgConfig {
@@ -141,6 +150,7 @@ impl fmt::Debug for PgConfig {
             .field("listen", &self.listen)
             .field("poll_interval", &self.poll_interval)
             .field("synchronous_acks", &self.synchronous_acks)
+            .field("retain_completed", &self.retain_completed)
             .finish()
     }
 }
@@ -153,6 +163,7 @@ const URL_OPTIONS: &[&str] = &[
     "listen",
     "poll_interval",
     "synchronous_acks",
+    "retain_completed",
 ];
 
 impl PgConfig {
@@ -167,6 +178,7 @@ impl PgConfig {
             listen: true,
             poll_interval: Duration::from_secs(1),
             synchronous_acks: false,
+            retain_completed: None,
         }
     }
 
@@ -204,6 +216,14 @@ impl PgConfig {
                 "poll_interval" => {
                     config.poll_interval =
                         parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
+                }
+                "retain_completed" => {
+                    config.retain_completed = Some(parse_option(
+                        NAME,
+                        key,
+                        value,
+                        asynctasq_core::config::parse_duration,
+                    )?)
                 }
                 _ => {}
             }
@@ -252,6 +272,8 @@ struct Inner {
     worker_pool: PgPool,
     hub: Hub,
     poll_interval: Duration,
+    /// See [`PgConfig::retain_completed`].
+    retain_completed: Option<Duration>,
     /// Consecutive waits that found due jobs at once (see `wait`).
     spins: AtomicU32,
     /// Where the driver connects, password redacted.
@@ -355,8 +377,8 @@ impl PgDriver {
     }
 
     /// Like [`from_pool`](Self::from_pool), taking `listen`,
-    /// `poll_interval` and `synchronous_acks` from `config` (its URL and pool
-    /// settings are ignored).
+    /// `poll_interval`, `synchronous_acks` and `retain_completed` from
+    /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: PgPool, config: &PgConfig) -> Self {
         let options = pool.connect_options();
         let target = format!(
@@ -376,6 +398,7 @@ impl PgDriver {
                 worker_pool: Self::worker_pool(&pool, config),
                 hub: Hub::new(listen_options),
                 poll_interval: config.poll_interval.max(Duration::from_millis(10)),
+                retain_completed: config.retain_completed,
                 spins: AtomicU32::new(0),
                 target,
                 pool,
@@ -525,8 +548,13 @@ impl Driver for PgDriver {
             return Ok(0);
         }
         let (ids, tokens) = receipt_columns(receipts);
+        let statement = if self.inner.retain_completed.is_some() {
+            sql::COMPLETE_RETAINED
+        } else {
+            sql::COMPLETE
+        };
         let done = retry_lost(self.worker_pool_ref(), |pool, _| {
-            sqlx::query(sql::COMPLETE)
+            sqlx::query(statement)
                 .bind(&ids)
                 .bind(&tokens)
                 .execute(pool)
@@ -602,6 +630,30 @@ impl Driver for PgDriver {
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn prune_completed(&self) -> Result<u64> {
+        let Some(retention) = self.inner.retain_completed else {
+            return Ok(0);
+        };
+        // Bounded batches, so one call never holds locks on a huge backlog.
+        let mut pruned = 0;
+        for _ in 0..PRUNE_ROUNDS {
+            let done = retry_lost(self.worker_pool_ref(), |pool, _| {
+                sqlx::query(sql::PRUNE_COMPLETED)
+                    .bind(millis(retention))
+                    .bind(RESCUE_BATCH)
+                    .execute(pool)
+            })
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            pruned += done;
+            if done < RESCUE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(pruned)
     }
 
     async fn rescue_expired(&self) -> Result<RescueReport> {

@@ -113,6 +113,16 @@ BEGIN
 END
 $fn$;
 "#,
+    // 4: completed jobs can be kept (`retain_completed`): a `completed`
+    // state, when it was reached, and an index for pruning them.
+    r#"
+ALTER TABLE asynctasq_jobs DROP CONSTRAINT IF EXISTS asynctasq_jobs_state_check;
+ALTER TABLE asynctasq_jobs ADD CONSTRAINT asynctasq_jobs_state_check
+    CHECK (state IN ('pending', 'running', 'dead', 'completed'));
+ALTER TABLE asynctasq_jobs ADD COLUMN IF NOT EXISTS finished_at timestamptz;
+CREATE INDEX IF NOT EXISTS asynctasq_jobs_completed
+    ON asynctasq_jobs (finished_at) WHERE state = 'completed';
+"#,
 ];
 
 /// The schema version this build creates.

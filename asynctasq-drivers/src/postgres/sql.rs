@@ -134,6 +134,20 @@ pub(super) const CLAIM: &str = concat!(
 /// Deletes completed jobs. `$1` ids, `$2` tokens.
 pub(super) const COMPLETE: &str = concat!("DELETE FROM asynctasq_jobs j USING ", held!());
 
+/// Marks jobs completed and keeps them (retention on). `$1` ids, `$2` tokens.
+pub(super) const COMPLETE_RETAINED: &str = concat!(
+    "UPDATE asynctasq_jobs j SET state = 'completed', finished_at = now(), \
+       lease_token = NULL, lease_until = NULL, worker = NULL FROM ",
+    held!()
+);
+
+/// Deletes up to `$2` completed jobs that finished more than `$1`
+/// milliseconds ago, oldest first.
+pub(super) const PRUNE_COMPLETED: &str = "DELETE FROM asynctasq_jobs WHERE id = ANY(ARRAY( \
+       SELECT id FROM asynctasq_jobs \
+       WHERE state = 'completed' AND finished_at < now() - $1 * interval '1 millisecond' \
+       ORDER BY finished_at LIMIT $2))";
+
 /// Returns running jobs to ready without counting the attempt. `$1` ids,
 /// `$2` tokens. Returns (released, queues woken).
 pub(super) const RELEASE: &str = concat!(

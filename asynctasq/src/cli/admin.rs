@@ -106,7 +106,7 @@ fn write_job(info: &JobInfo, now: Timestamp, out: &mut dyn Write) -> std::io::Re
     let run_at_label = match info.state {
         JobState::Scheduled | JobState::Ready => "runs at:  ",
         JobState::Running => "started:  ",
-        JobState::Dead => "was due:  ",
+        JobState::Dead | JobState::Completed => "was due:  ",
     };
     if info.state != JobState::Running {
         writeln!(out, "{run_at_label} {}", when(info.run_at, now))?;

@@ -827,3 +827,75 @@ async fn retained_completed_jobs_are_kept_then_pruned() {
     )
     .await;
 }
+
+/// A worker's maintenance pass prunes the completed jobs it kept. In a
+/// schema of its own: its pruning would delete other tests' kept jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_prunes_retained_completed_jobs() {
+    ensure_database().await;
+    let mut admin = admin().await;
+    let schema = format!("prune_{}", unique("x").replace('-', "_"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/{DATABASE}?max_connections=4&retain_completed=300ms&options[search_path]={schema}",
+        server()
+    );
+    let driver = PgDriver::connect(&url).await.expect("connect");
+    driver.migrate().await.expect("migrate");
+    let client = Client::new(Arc::new(driver.clone()));
+    let q = unique("prune");
+    let envelopes: Vec<Envelope> = (0..5).map(|_| envelope(&q)).collect();
+    client.enqueue(&envelopes).await.unwrap();
+    let ids: Vec<JobId> = envelopes.iter().map(|e| e.id).collect();
+    let kept_then_gone = {
+        let driver = driver.clone();
+        let ids = ids.clone();
+        async move {
+            let mut seen_completed = false;
+            loop {
+                let mut gone = 0;
+                for id in &ids {
+                    match driver.job(*id).await.unwrap() {
+                        None => gone += 1,
+                        Some(info) if info.state == asynctasq_core::JobState::Completed => {
+                            seen_completed = true
+                        }
+                        Some(_) => {}
+                    }
+                }
+                if gone == ids.len() {
+                    return seen_completed;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new(client)
+        .config(asynctasq_core::WorkerConfig {
+            rescue_interval: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .registry(Registry::from_registrations([&CHAOS_TASK]).unwrap())
+        .queues([q.as_str()]);
+    let run = tokio::spawn(worker.run_until(async {
+        let _ = done_rx.await;
+    }));
+    let seen_completed = tokio::time::timeout(Duration::from_secs(20), kept_then_gone)
+        .await
+        .expect("the worker never pruned its completed jobs");
+    done_tx.send(()).unwrap();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.completed, 5, "{report:?}");
+    assert!(seen_completed, "the jobs were never kept as completed");
+    drop(driver);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}

@@ -245,7 +245,8 @@ pub async fn retained_completed_jobs_are_kept_then_pruned(
         "pruned before its retention ran out"
     );
     tokio::time::sleep(retention + Duration::from_millis(300)).await;
-    assert!(driver.prune_completed().await.unwrap() >= 2);
+    // Not the count: another driver on the same database may prune too.
+    driver.prune_completed().await.unwrap();
     for r in &receipts {
         assert!(
             driver.job(r.id).await.unwrap().is_none(),

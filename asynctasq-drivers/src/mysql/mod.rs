@@ -478,6 +478,26 @@ impl MySqlDriver {
         Ok(affected)
     }
 
+    /// Runs `query(item)` for each item in one transaction (one durable
+    /// commit for the batch). Returns the rows each changed.
+    async fn each_in_transaction<'q, T>(
+        &self,
+        items: &'q [T],
+        query: impl Fn(&'q T) -> Query<'q, MySql, MySqlArguments>,
+    ) -> Result<Vec<u64>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut applied = Vec::with_capacity(items.len());
+        for item in items {
+            let done = query(item).execute(&mut *tx).await.map_err(db_err)?;
+            applied.push(done.rows_affected());
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(applied)
+    }
+
     /// Runs `build(n)` with ids bound, in chunks. Returns rows affected.
     async fn by_ids(&self, ids: &[JobId], build: fn(usize) -> String) -> Result<u64> {
         let mut affected = 0;
@@ -697,58 +717,41 @@ impl Driver for MySqlDriver {
     }
 
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {
-        if retries.is_empty() {
-            return Ok(0);
+        let applied = self
+            .each_in_transaction(retries, |r| {
+                let error = error_json(&r.error);
+                sqlx::query(sql::RETRY)
+                    .bind(to_millis(r.run_at))
+                    .bind(error.clone())
+                    .bind(error)
+                    .bind(r.receipt.id.0.as_bytes().as_slice())
+                    .bind(r.receipt.token)
+            })
+            .await?;
+        let earliest = retries
+            .iter()
+            .zip(&applied)
+            .filter(|&(_, &n)| n > 0)
+            .map(|(r, _)| to_millis(r.run_at))
+            .min();
+        if let Some(due_ms) = earliest {
+            self.wake_all(due_ms);
         }
-        // One transaction: one durable commit for the batch.
-        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
-        let mut done = 0;
-        let mut earliest = i64::MAX;
-        for retry in retries {
-            let error = error_json(&retry.error);
-            let run_at = to_millis(retry.run_at);
-            let applied = sqlx::query(sql::RETRY)
-                .bind(run_at)
-                .bind(&error)
-                .bind(&error)
-                .bind(retry.receipt.id.0.as_bytes().as_slice())
-                .bind(retry.receipt.token)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-            if applied > 0 {
-                done += applied;
-                earliest = earliest.min(run_at);
-            }
-        }
-        tx.commit().await.map_err(db_err)?;
-        if done > 0 {
-            self.wake_all(earliest);
-        }
-        Ok(done)
+        Ok(applied.iter().sum())
     }
 
     async fn bury(&self, burials: &[Burial]) -> Result<u64> {
-        if burials.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
-        let mut done = 0;
-        for burial in burials {
-            let error = error_json(&burial.error);
-            done += sqlx::query(sql::BURY)
-                .bind(&error)
-                .bind(&error)
-                .bind(burial.receipt.id.0.as_bytes().as_slice())
-                .bind(burial.receipt.token)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(done)
+        let applied = self
+            .each_in_transaction(burials, |b| {
+                let error = error_json(&b.error);
+                sqlx::query(sql::BURY)
+                    .bind(error.clone())
+                    .bind(error)
+                    .bind(b.receipt.id.0.as_bytes().as_slice())
+                    .bind(b.receipt.token)
+            })
+            .await?;
+        Ok(applied.iter().sum())
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

@@ -60,8 +60,8 @@ use tokio::time::Instant;
 use asynctasq_core::driver::ConnectFuture;
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
-    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error,
+    JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 use sea_orm::{DatabaseTransaction, DbBackend, Statement, Value};
 
@@ -283,6 +283,35 @@ impl SqliteDriver {
         Ok(done.rows_affected())
     }
 
+    /// Runs `sql` (binds: id, token, a time in ms, the error as JSON) once
+    /// per row, in one transaction; returns the rows it changed.
+    async fn ack_with_errors<'e>(
+        &self,
+        sql: &'static str,
+        rows: impl ExactSizeIterator<Item = (Receipt, i64, &'e AttemptError)>,
+    ) -> Result<u64> {
+        if rows.len() == 0 {
+            return Ok(0);
+        }
+        let _write = self.write_lock().await;
+        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut done = 0;
+        for (receipt, at_ms, error) in rows {
+            let error = serde_json::to_string(error).map_err(json_err)?;
+            done += sqlx::query(sql)
+                .bind(receipt.id.to_string())
+                .bind(receipt.token)
+                .bind(at_ms)
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
+    }
+
     /// The earliest `run_at` of pending jobs in the unpaused queues of `queues_json`.
     async fn next_due(&self, queues_json: &str) -> Result<Option<i64>> {
         sqlx::query_scalar(sql::NEXT_DUE)
@@ -482,28 +511,10 @@ impl Driver for SqliteDriver {
     }
 
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {
-        if retries.is_empty() {
-            return Ok(0);
-        }
-        let done = {
-            let _write = self.write_lock().await;
-            let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
-            let mut done = 0;
-            for retry in retries {
-                let error = serde_json::to_string(&retry.error).map_err(json_err)?;
-                done += sqlx::query(sql::RETRY)
-                    .bind(retry.receipt.id.to_string())
-                    .bind(retry.receipt.token)
-                    .bind(to_millis(retry.run_at))
-                    .bind(error)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected();
-            }
-            tx.commit().await.map_err(db_err)?;
-            done
-        };
+        let rows = retries
+            .iter()
+            .map(|r| (r.receipt, to_millis(r.run_at), &r.error));
+        let done = self.ack_with_errors(sql::RETRY, rows).await?;
         if done > 0 {
             // Waiters re-read their next due time (a retry without backoff is ready now).
             self.wake();
@@ -512,26 +523,9 @@ impl Driver for SqliteDriver {
     }
 
     async fn bury(&self, burials: &[Burial]) -> Result<u64> {
-        if burials.is_empty() {
-            return Ok(0);
-        }
-        let _write = self.write_lock().await;
-        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
-        let mut done = 0;
-        for burial in burials {
-            let error = serde_json::to_string(&burial.error).map_err(json_err)?;
-            done += sqlx::query(sql::BURY)
-                .bind(burial.receipt.id.to_string())
-                .bind(burial.receipt.token)
-                .bind(now_ms())
-                .bind(error)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(done)
+        let now = now_ms();
+        let rows = burials.iter().map(|b| (b.receipt, now, &b.error));
+        self.ack_with_errors(sql::BURY, rows).await
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {

@@ -446,10 +446,10 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_completed_jobs_are_kept_then_pruned() {
     let db = Database::create().await;
-    let driver: Arc<dyn Driver> = Arc::new(db.driver("&retain_completed=400ms").await);
+    let driver: Arc<dyn Driver> = Arc::new(db.driver("&retain_completed=1s").await);
     asynctasq_core::conformance::acks::retained_completed_jobs_are_kept_then_pruned(
         &driver,
-        Duration::from_millis(400),
+        Duration::from_secs(1),
     )
     .await;
 }

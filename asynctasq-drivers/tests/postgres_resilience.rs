@@ -819,11 +819,11 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
 /// `retain_completed`: completed jobs are kept as `completed`, then pruned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_completed_jobs_are_kept_then_pruned() {
-    let driver = driver(&unique("at-retain"), "&retain_completed=400ms").await;
+    let driver = driver(&unique("at-retain"), "&retain_completed=1s").await;
     let driver: Arc<dyn Driver> = Arc::new(driver);
     asynctasq_core::conformance::acks::retained_completed_jobs_are_kept_then_pruned(
         &driver,
-        Duration::from_millis(400),
+        Duration::from_secs(1),
     )
     .await;
 }
@@ -840,7 +840,7 @@ async fn a_worker_prunes_retained_completed_jobs() {
         .await
         .unwrap();
     let url = format!(
-        "{}/{DATABASE}?max_connections=4&retain_completed=300ms&options[search_path]={schema}",
+        "{}/{DATABASE}?max_connections=4&retain_completed=1s&options[search_path]={schema}",
         server()
     );
     let driver = PgDriver::connect(&url).await.expect("connect");

@@ -208,8 +208,9 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
     assert_eq!(driver.complete(&[second.receipt]).await.unwrap(), 1);
 }
 
-/// For a driver configured to keep completed jobs for `retention` (well
-/// under a second): `complete` keeps the job as `completed`, fenced like a
+/// For a driver configured to keep completed jobs for `retention` (about a
+/// second: long enough that the checks before it runs out cannot race it on
+/// a loaded machine, short enough to wait for): `complete` keeps the job as `completed`, fenced like a
 /// delete; it is never claimed again and counts as nothing outstanding;
 /// `prune_completed` keeps it while the period runs and deletes it after.
 /// Not part of [`conformance_tests!`](crate::conformance_tests): it needs

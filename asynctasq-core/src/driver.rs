@@ -70,9 +70,11 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// shutdown). Returns how many receipts were still valid.
     async fn release(&self, receipts: &[Receipt]) -> Result<u64>;
 
-    /// Deletes completed jobs kept longer than the driver's retention period.
-    /// Only drivers that can keep completed jobs (`retain_completed`) have
-    /// any; the default deletes nothing. Workers call it with the rescue.
+    /// Deletes a bounded batch of the completed jobs kept longer than the
+    /// driver's retention period, oldest first, and returns how many. Only
+    /// drivers that can keep completed jobs (`retain_completed`) have any;
+    /// the default deletes nothing. Workers call it with the rescue, again
+    /// while it finds jobs, a few times per pass.
     async fn prune_completed(&self) -> Result<u64> {
         Ok(0)
     }

@@ -11,6 +11,28 @@ use super::{Executing, WorkerConfig};
 use crate::driver::Driver;
 use crate::job::Receipt;
 
+/// Most `prune_completed` calls per pass: a backlog is worked off over
+/// several passes rather than in one long stretch of deletes.
+const PRUNE_CALLS_PER_PASS: usize = 10;
+
+/// Prunes retained completed jobs, batch after batch while there are any.
+async fn prune(driver: &dyn Driver) {
+    let mut pruned = 0;
+    for _ in 0..PRUNE_CALLS_PER_PASS {
+        match driver.prune_completed().await {
+            Ok(0) => break,
+            Ok(n) => pruned += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning completed jobs failed");
+                break;
+            }
+        }
+    }
+    if pruned > 0 {
+        tracing::debug!(pruned, "pruned retained completed jobs");
+    }
+}
+
 /// Runs until aborted.
 pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, executing: Executing) {
     let extend_every = config.lease / 3;
@@ -37,11 +59,7 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
             }
-            match driver.prune_completed().await {
-                Ok(n) if n > 0 => tracing::debug!(pruned = n, "pruned retained completed jobs"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "pruning completed jobs failed"),
-            }
+            prune(driver.as_ref()).await;
         }
         if now >= next_extend {
             next_extend = now + extend_every;

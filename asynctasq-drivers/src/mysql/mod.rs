@@ -521,9 +521,6 @@ impl MySqlDriver {
 /// Most retained completed jobs deleted by one statement.
 const PRUNE_BATCH: i64 = 1000;
 
-/// Most pruning statements per maintenance pass.
-const PRUNE_ROUNDS: usize = 10;
-
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -687,33 +684,24 @@ impl Driver for MySqlDriver {
     }
 
     async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
-        if self.inner.retain_completed.is_some() {
-            self.by_receipts(receipts, sql::complete_retained, None)
-                .await
+        let build = if self.inner.retain_completed.is_some() {
+            sql::complete_retained
         } else {
-            self.by_receipts(receipts, sql::complete, None).await
-        }
+            sql::complete
+        };
+        self.by_receipts(receipts, build, None).await
     }
 
     async fn prune_completed(&self) -> Result<u64> {
         let Some(retention) = self.inner.retain_completed else {
             return Ok(0);
         };
-        let mut pruned = 0;
-        for _ in 0..PRUNE_ROUNDS {
-            let done = self
-                .execute(
-                    sqlx::query(sql::PRUNE_COMPLETED)
-                        .bind(millis(retention))
-                        .bind(PRUNE_BATCH),
-                )
-                .await?;
-            pruned += done;
-            if done < PRUNE_BATCH as u64 {
-                break;
-            }
-        }
-        Ok(pruned)
+        self.execute(
+            sqlx::query(sql::PRUNE_COMPLETED)
+                .bind(millis(retention))
+                .bind(PRUNE_BATCH),
+        )
+        .await
     }
 
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {

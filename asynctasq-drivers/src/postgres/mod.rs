@@ -79,10 +79,6 @@ const NAME: &str = "postgres";
 /// Most expired leases (or retained completed jobs) handled by one statement.
 const RESCUE_BATCH: i64 = 1000;
 
-/// Most pruning statements per maintenance pass (a backlog is worked off
-/// over several passes).
-const PRUNE_ROUNDS: usize = 10;
-
 /// Longest pause of a waiter that keeps finding due jobs it cannot claim
 /// (rows locked by someone else's open transaction).
 const MAX_SPIN_PAUSE: Duration = Duration::from_secs(1);
@@ -636,24 +632,15 @@ impl Driver for PgDriver {
         let Some(retention) = self.inner.retain_completed else {
             return Ok(0);
         };
-        // Bounded batches, so one call never holds locks on a huge backlog.
-        let mut pruned = 0;
-        for _ in 0..PRUNE_ROUNDS {
-            let done = retry_lost(self.worker_pool_ref(), |pool, _| {
-                sqlx::query(sql::PRUNE_COMPLETED)
-                    .bind(millis(retention))
-                    .bind(RESCUE_BATCH)
-                    .execute(pool)
-            })
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-            pruned += done;
-            if done < RESCUE_BATCH as u64 {
-                break;
-            }
-        }
-        Ok(pruned)
+        let done = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::PRUNE_COMPLETED)
+                .bind(millis(retention))
+                .bind(RESCUE_BATCH)
+                .execute(pool)
+        })
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn rescue_expired(&self) -> Result<RescueReport> {

@@ -41,3 +41,6 @@ pub use mysql::MySqlDriver;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql_common;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod nodelay;

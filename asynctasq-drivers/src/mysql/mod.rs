@@ -324,10 +324,15 @@ impl MySqlDriver {
         };
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| Error::Config(format!("invalid mysql url `{target}`: {e}")))?;
+        let port = options.get_port();
         let pool = MySqlPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
+            .after_connect(move |_, _| {
+                crate::nodelay::set_on_connections_to(port);
+                Box::pin(async { Ok(()) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
@@ -345,6 +350,9 @@ impl MySqlDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: MySqlPool, config: &MySqlConfig) -> Self {
         let options = pool.connect_options();
+        // The application's pool has no hook of ours: treat the connections
+        // it has open now (see `nodelay`).
+        crate::nodelay::set_on_connections_to(options.get_port());
         let target = format!(
             "mysql://{}@{}:{}/{}",
             options.get_username(),

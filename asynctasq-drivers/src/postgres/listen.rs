@@ -138,7 +138,12 @@ async fn run(options: PgConnectOptions, shared: Arc<Shared>) {
     let _guard = NotListening(shared.clone());
     // Its own pool of one connection: never a slot of the application's pool,
     // and sqlx's listener reconnects through it.
+    let port = options.get_port();
     let pool = PgPoolOptions::new()
+        .after_connect(move |_, _| {
+            crate::nodelay::set_on_connections_to(port);
+            Box::pin(async { Ok(()) })
+        })
         .max_connections(1)
         .min_connections(0)
         .max_lifetime(None)

@@ -305,11 +305,16 @@ impl PgDriver {
         // statements; estimates over a churning queue table can still
         // cross `jit_above_cost`.
         options = options.options([("jit", "off")]);
+        let port = options.get_port();
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .test_before_acquire(false)
+            .after_connect(move |_, _| {
+                crate::nodelay::set_on_connections_to(port);
+                Box::pin(async { Ok(()) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
@@ -342,11 +347,13 @@ impl PgDriver {
             ("synchronous_commit", synchronous_commit),
         ]);
         let main = pool.clone();
+        let port = options.get_port();
         PgPoolOptions::new()
             .max_connections(pool.options().get_max_connections())
             .acquire_timeout(pool.options().get_acquire_timeout())
             .test_before_acquire(false)
             .after_connect(move |conn, _| {
+                crate::nodelay::set_on_connections_to(port);
                 let main = main.clone();
                 Box::pin(async move {
                     let path: String = retry_lost(&main, |pool, _| {
@@ -377,6 +384,9 @@ impl PgDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: PgPool, config: &PgConfig) -> Self {
         let options = pool.connect_options();
+        // The application's pool has no hook of ours: treat the connections
+        // it has open now (the driver's own pools have the hook).
+        crate::nodelay::set_on_connections_to(options.get_port());
         let target = format!(
             "postgres://{}@{}:{}/{}",
             options.get_username(),

@@ -48,6 +48,35 @@ async fn setup() -> (DatabaseConnection, Client) {
     (db, Client::new(Arc::new(driver)))
 }
 
+/// Another database on the same server, with an asynctasq schema of its
+/// own (an earlier `migrate`) and without (`app`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_in_on_another_database_is_refused() {
+    let (_db, client) = setup().await;
+    OTHER_DATABASE
+        .get_or_init(|| async {
+            let admin = Database::connect(format!("{SERVER}/test")).await.unwrap();
+            admin
+                .execute_unprepared("CREATE DATABASE IF NOT EXISTS asynctasq_orm_other")
+                .await
+                .unwrap();
+            let other = Database::connect(format!("{SERVER}/asynctasq_orm_other"))
+                .await
+                .unwrap();
+            let driver = MySqlDriver::from_pool(other.get_mysql_connection_pool().clone());
+            asynctasq::Driver::migrate(&driver).await.expect("migrate");
+        })
+        .await;
+    let other_jobs = Database::connect(format!("{SERVER}/asynctasq_orm_other"))
+        .await
+        .unwrap();
+    orm::dispatch_in_elsewhere_is_refused(&client, &other_jobs, true).await;
+    let no_jobs = Database::connect(format!("{SERVER}/app")).await.unwrap();
+    orm::dispatch_in_elsewhere_is_refused(&client, &no_jobs, false).await;
+}
+
+static OTHER_DATABASE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_kind_round_trips_fresh() {
     let (db, client) = setup().await;

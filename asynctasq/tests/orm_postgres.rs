@@ -72,6 +72,45 @@ async fn setup() -> (DatabaseConnection, Client) {
     (db, Client::new(Arc::new(driver)))
 }
 
+/// Other places a transaction can be: another schema of the same database,
+/// with its own migrated asynctasq tables (`search_path` decides) or
+/// without, and another database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_in_on_another_database_is_refused() {
+    let (db, client) = setup().await;
+    OTHER_PLACES
+        .get_or_init(|| async {
+            for statement in [
+                "CREATE SCHEMA IF NOT EXISTS asynctasq_orm_other_jobs",
+                "CREATE SCHEMA IF NOT EXISTS asynctasq_orm_no_jobs",
+            ] {
+                db.execute_unprepared(statement).await.expect(statement);
+            }
+            let other = connect_with_search_path("asynctasq_orm_other_jobs").await;
+            let driver = PgDriver::from_pool(other.get_postgres_connection_pool().clone());
+            asynctasq::Driver::migrate(&driver).await.expect("migrate");
+        })
+        .await;
+    let other_jobs = connect_with_search_path("asynctasq_orm_other_jobs").await;
+    orm::dispatch_in_elsewhere_is_refused(&client, &other_jobs, true).await;
+    let no_jobs = connect_with_search_path("asynctasq_orm_no_jobs").await;
+    orm::dispatch_in_elsewhere_is_refused(&client, &no_jobs, false).await;
+    let other_database = Database::connect(format!("{SERVER}/postgres"))
+        .await
+        .unwrap();
+    orm::dispatch_in_elsewhere_is_refused(&client, &other_database, false).await;
+}
+
+static OTHER_PLACES: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+async fn connect_with_search_path(schema: &str) -> DatabaseConnection {
+    let options = ConnectOptions::new(format!("{SERVER}/{DATABASE}"))
+        .max_connections(2)
+        .set_schema_search_path(schema)
+        .to_owned();
+    Database::connect(options).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_kind_round_trips_fresh() {
     let (db, client) = setup().await;

@@ -118,3 +118,20 @@ async fn dispatch_in_on_a_driver_without_transactions_is_a_clear_error() {
         "the memory driver does not support enqueueing inside a caller's transaction (dispatch_in)"
     );
 }
+
+/// Another SQLite file: one that an earlier `migrate` gave a schema of its
+/// own, and one without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_in_on_another_file_is_refused() {
+    let (dir, _db, client) = setup().await;
+    for has_schema in [true, false] {
+        let path = dir.path().join(format!("other-{has_schema}.db"));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let other = Database::connect(url).await.unwrap();
+        if has_schema {
+            let driver = SqliteDriver::from_sea_orm(&other).unwrap();
+            asynctasq::Driver::migrate(&driver).await.unwrap();
+        }
+        orm::dispatch_in_elsewhere_is_refused(&client, &other, has_schema).await;
+    }
+}

@@ -62,6 +62,7 @@ use asynctasq_core::{
 };
 
 use crate::sql_common::{Wake, error_json, non_negative, parse_option, redact_url, split_url};
+use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 pub use insert::{MySqlInsert, MySqlParam, MySqlStatement};
 use wake::Hub;
 
@@ -238,6 +239,8 @@ struct Inner {
     spins: AtomicU32,
     /// Where the driver connects, password redacted.
     target: String,
+    /// For `dispatch_in`: which database the jobs are in.
+    jobs_db: JobsDatabase,
 }
 
 impl fmt::Debug for MySqlDriver {
@@ -388,6 +391,7 @@ impl MySqlDriver {
                 poll_max: config.poll_interval.max(poll_min),
                 retain_completed: config.retain_completed,
                 spins: AtomicU32::new(0),
+                jobs_db: JobsDatabase::new(NAME, sea_orm::DbBackend::MySql, target.clone()),
                 target,
                 pool,
             }),
@@ -586,7 +590,13 @@ impl Driver for MySqlDriver {
             .iter()
             .map(MySqlStatement::to_sea_orm)
             .collect();
-        crate::txn::execute_in(txn, NAME, sea_orm::DbBackend::MySql, statements).await
+        let pool = &self.inner.pool;
+        self.inner
+            .jobs_db
+            .execute_in(txn, statements, || {
+                sqlx::query_scalar(INSTANCE_QUERY).fetch_one(pool)
+            })
+            .await
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {

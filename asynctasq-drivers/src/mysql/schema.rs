@@ -84,6 +84,13 @@ SET @asynctasq_ddl = IF(
         "EXECUTE asynctasq_migration",
         "DEALLOCATE PREPARE asynctasq_migration",
     ],
+    // 3: the jobs database's identity, checked by transactional enqueue
+    // (one random id, written once; see `txn`).
+    &[
+        "CREATE TABLE IF NOT EXISTS asynctasq_instance (id VARCHAR(64) NOT NULL) ENGINE = InnoDB",
+        "INSERT INTO asynctasq_instance (id) SELECT UUID() FROM DUAL \
+         WHERE NOT EXISTS (SELECT 1 FROM asynctasq_instance)",
+    ],
 ];
 
 /// The schema version this build creates.

@@ -69,6 +69,7 @@ use crate::sql_common::Wake;
 use crate::sql_common::{
     error_json, non_negative, parse_bool, parse_option, redact_url, split_url,
 };
+use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 pub use insert::PgInsert;
 use listen::Hub;
 use reconnect::retry_lost;
@@ -274,6 +275,8 @@ struct Inner {
     spins: AtomicU32,
     /// Where the driver connects, password redacted.
     target: String,
+    /// For `dispatch_in`: which database the jobs are in.
+    jobs_db: JobsDatabase,
 }
 
 impl fmt::Debug for PgDriver {
@@ -406,6 +409,7 @@ impl PgDriver {
                 poll_interval: config.poll_interval.max(Duration::from_millis(10)),
                 retain_completed: config.retain_completed,
                 spins: AtomicU32::new(0),
+                jobs_db: JobsDatabase::new(NAME, sea_orm::DbBackend::Postgres, target.clone()),
                 target,
                 pool,
             }),
@@ -513,7 +517,16 @@ impl Driver for PgDriver {
 
     async fn enqueue_in(&self, txn: &sea_orm::DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
         let statements = PgInsert::new(jobs).sea_orm_statements();
-        crate::txn::execute_in(txn, NAME, sea_orm::DbBackend::Postgres, statements).await
+        let pool = self.pool_ref();
+        self.inner
+            .jobs_db
+            .execute_in(txn, statements, || async move {
+                retry_lost(pool, |pool, _| {
+                    sqlx::query_scalar(INSTANCE_QUERY).fetch_one(pool)
+                })
+                .await
+            })
+            .await
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {

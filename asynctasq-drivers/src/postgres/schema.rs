@@ -123,6 +123,14 @@ ALTER TABLE asynctasq_jobs ADD COLUMN IF NOT EXISTS finished_at timestamptz;
 CREATE INDEX IF NOT EXISTS asynctasq_jobs_completed
     ON asynctasq_jobs (finished_at) WHERE state = 'completed';
 "#,
+    // 5: the jobs database's identity, checked by transactional enqueue
+    // (one random id, written once; see `txn`).
+    r#"
+CREATE TABLE IF NOT EXISTS asynctasq_instance (id text NOT NULL);
+INSERT INTO asynctasq_instance (id)
+    SELECT gen_random_uuid()::text
+    WHERE NOT EXISTS (SELECT 1 FROM asynctasq_instance);
+"#,
 ];
 
 /// The schema version this build creates.

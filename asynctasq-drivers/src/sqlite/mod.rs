@@ -57,6 +57,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::time::Instant;
 
+use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 use asynctasq_core::driver::ConnectFuture;
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
@@ -102,6 +103,8 @@ struct Inner {
     /// The database's identity in the process-wide registry.
     key: String,
     watchers: Watchers,
+    /// For `dispatch_in`: which database the jobs are in.
+    jobs_db: JobsDatabase,
 }
 
 impl fmt::Debug for SqliteDriver {
@@ -232,6 +235,7 @@ impl SqliteDriver {
         SqliteDriver {
             inner: Arc::new(Inner {
                 shared: wake::shared(&key),
+                jobs_db: JobsDatabase::new(NAME, DbBackend::Sqlite, format!("sqlite://{key}")),
                 key,
                 pool,
                 watchers: Watchers::default(),
@@ -474,7 +478,13 @@ impl Driver for SqliteDriver {
             Statement::from_sql_and_values(DbBackend::Sqlite, sql::insert(size).to_string(), values)
         });
         // Workers see the commit through `PRAGMA data_version`, in this process and others.
-        crate::txn::execute_in(txn, NAME, DbBackend::Sqlite, statements).await
+        let pool = &self.inner.pool;
+        self.inner
+            .jobs_db
+            .execute_in(txn, statements, || {
+                sqlx::query_scalar(INSTANCE_QUERY).fetch_one(pool)
+            })
+            .await
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {

@@ -56,6 +56,14 @@ CREATE TABLE IF NOT EXISTS asynctasq_queues (
     paused INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    // 2: the jobs database's identity, checked by transactional enqueue
+    // (one random id, written once; see `txn`).
+    r#"
+CREATE TABLE IF NOT EXISTS asynctasq_instance (id TEXT NOT NULL);
+INSERT INTO asynctasq_instance (id)
+    SELECT lower(hex(randomblob(16)))
+    WHERE NOT EXISTS (SELECT 1 FROM asynctasq_instance);
+"#,
 ];
 
 /// The schema version this build creates.

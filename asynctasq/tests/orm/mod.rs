@@ -423,3 +423,47 @@ pub async fn dispatch_in_vanishes_when_the_transaction_is_dropped(
     assert!(client.driver().job(id).await.unwrap().is_none());
     assert_eq!(drain(client, db, &run).await.claimed, 0);
 }
+
+/// A transaction on a database other than the client's jobs database is
+/// refused before anything is written: the job is stored nowhere, and the
+/// error says which database the transaction is on. `has_schema` tells
+/// whether `elsewhere` has an asynctasq schema of its own (from an earlier
+/// `migrate`), which is the case a table check alone would miss.
+pub async fn dispatch_in_elsewhere_is_refused(
+    client: &Client,
+    elsewhere: &DatabaseConnection,
+    has_schema: bool,
+) {
+    let run = run_id("elsewhere");
+    let user = user::Model {
+        id: fresh_id(),
+        name: "Elsewhere".into(),
+        email: "elsewhere@example.com".into(),
+    };
+    let txn = elsewhere.begin().await.unwrap();
+    let error = greet(run.clone(), user)
+        .on_queue(&run)
+        .dispatch_in_with(client, &txn)
+        .await
+        .expect_err("a transaction on another database must be refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("this transaction is not on the jobs database"),
+        "{message}"
+    );
+    let why = if has_schema {
+        "whose asynctasq schema belongs to another jobs database"
+    } else {
+        "it has no asynctasq tables"
+    };
+    assert!(message.contains(why), "{message}");
+    assert!(!message.contains("no such table"), "{message}");
+    txn.rollback().await.unwrap();
+    let stats = client.driver().stats(Some(&[run.clone()])).await.unwrap();
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.ready + s.scheduled + s.running + s.dead == 0),
+        "nothing reached the jobs database: {stats:?}"
+    );
+}

@@ -90,7 +90,12 @@ async fn migrate_is_idempotent() {
         .fetch_all(driver.pool())
         .await
         .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2], "each version is applied once");
+    let identities: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM asynctasq_instance")
+        .fetch_one(driver.pool())
+        .await
+        .unwrap();
+    assert_eq!(identities, 1, "one identity for the jobs database");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(driver.pool())
         .await

@@ -459,7 +459,11 @@ pub async fn dispatch_in_elsewhere_is_refused(
     assert!(message.contains(why), "{message}");
     assert!(!message.contains("no such table"), "{message}");
     txn.rollback().await.unwrap();
-    let stats = client.driver().stats(Some(std::slice::from_ref(&run))).await.unwrap();
+    let stats = client
+        .driver()
+        .stats(Some(std::slice::from_ref(&run)))
+        .await
+        .unwrap();
     assert!(
         stats
             .iter()

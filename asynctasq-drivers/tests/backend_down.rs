@@ -257,7 +257,10 @@ mod redis_connect {
         let url = format!("redis://127.0.0.1:{}", closed_port());
         let (message, took) = connect_fails(RedisDriver::connect(&url)).await;
         assert!(message.to_lowercase().contains("refused"), "{message}");
-        assert!(took < Duration::from_secs(1), "refused at once, not after retries: {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "refused at once, not after retries: {took:?}"
+        );
     }
 
     #[tokio::test]
@@ -442,7 +445,7 @@ async fn outage_scenario(label: &str, driver: Arc<dyn Driver>, server: &dyn Serv
 
     // One line when the outage started and one when it ended, however many
     // calls failed in between.
-    let started_lines = log_lines(&format!("backend outage: "))
+    let started_lines = log_lines("backend outage: ")
         .into_iter()
         .filter(|l| l.contains(&worker_id))
         .count();

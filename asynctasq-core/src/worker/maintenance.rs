@@ -20,11 +20,15 @@ const PRUNE_CALLS_PER_PASS: usize = 10;
 async fn prune(driver: &dyn Driver, outage: &Outage) {
     let mut pruned = 0;
     for _ in 0..PRUNE_CALLS_PER_PASS {
-        let result = driver.prune_completed().await;
-        outage.record("pruning completed jobs", &result);
-        match result {
-            Ok(0) | Err(_) => break,
+        match driver.prune_completed().await {
+            Ok(0) => break,
             Ok(n) => pruned += n,
+            // Only a failure counts: without retention, pruning asks the
+            // backend nothing.
+            Err(e) => {
+                outage.failed("pruning completed jobs", &e);
+                break;
+            }
         }
     }
     if pruned > 0 {

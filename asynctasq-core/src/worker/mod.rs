@@ -324,11 +324,11 @@ impl Runtime {
                         config.idle_wait
                     };
                     tokio::select! {
-                        r = driver.wait(&config.queues, wait) => {
-                            self.outage.record("wait", &r);
-                            if r.is_err() {
-                                tokio::time::sleep(claim_pause).await;
-                            }
+                        r = driver.wait(&config.queues, wait) => if let Err(e) = r {
+                            // Only a failure counts: a wait may end without
+                            // asking the backend anything.
+                            self.outage.failed("wait", &e);
+                            tokio::time::sleep(claim_pause).await;
                         },
                         _ = stop.changed() => break,
                     }

@@ -82,8 +82,10 @@ impl Outage {
         );
     }
 
-    /// Records the outcome of one call: [`failed`](Self::failed) or
-    /// [`succeeded`](Self::succeeded).
+    /// Records the outcome of one call that asks the backend something
+    /// (a claim, an ack, a rescue): [`failed`](Self::failed) or
+    /// [`succeeded`](Self::succeeded). Calls that may succeed without asking
+    /// it (a wait, a prune without retention) report only their failures.
     pub(crate) fn record<T>(&self, what: &str, result: &crate::Result<T>) {
         match result {
             Ok(_) => self.succeeded(),

@@ -11,6 +11,9 @@
 //! Each driver registers its URL schemes with [`asynctasq_core::connect`], so
 //! `ASYNCTASQ_URL` picks the backend at run time.
 
+mod models;
+pub use models::connect_models_database;
+
 #[cfg(feature = "memory")]
 mod memory;
 #[cfg(feature = "memory")]
@@ -44,3 +47,6 @@ mod sql_common;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod nodelay;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql_connect;

@@ -23,6 +23,9 @@ use asynctasq_core::{
 };
 use asynctasq_drivers::PgDriver;
 
+mod pg_support;
+use pg_support::{PrivateServer, running_as_root};
+
 fn server() -> String {
     std::env::var("ASYNCTASQ_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
@@ -652,85 +655,6 @@ fn restart_job(ctx: JobContext) -> HandlerFuture {
             .or_default() += 1;
         Ok(())
     })
-}
-
-fn running_as_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
-/// A private Postgres cluster in a temporary directory, run as the
-/// `postgres` user (the server refuses to run as root).
-struct PrivateServer {
-    dir: tempfile::TempDir,
-    port: u16,
-    bin: std::path::PathBuf,
-}
-
-impl PrivateServer {
-    fn pg_ctl(&self, args: &[&str]) {
-        let data = self.dir.path().join("data");
-        let status = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(self.dir.path().join("log"))
-            .arg("-o")
-            .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1",
-                self.port,
-                self.dir.path().display()
-            ))
-            .args(args)
-            .status()
-            .expect("run pg_ctl");
-        assert!(status.success(), "pg_ctl {args:?} failed");
-    }
-
-    fn start() -> PrivateServer {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("Postgres server binaries in /usr/lib/postgresql")
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .find(|p| p.join("initdb").exists())
-            .expect("initdb");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let chown = std::process::Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(chown.success());
-        let initdb = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(bin.join("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "-D"])
-            .arg(dir.path().join("data"))
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run initdb");
-        assert!(initdb.success(), "initdb failed");
-        let server = PrivateServer { dir, port, bin };
-        server.pg_ctl(&["start", "-w"]);
-        server
-    }
-}
-
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.pg_ctl(&["stop", "-m", "immediate", "-w"])
-        }));
-    }
 }
 
 /// Restarting the server mid-run: the driver reconnects, its listener too,

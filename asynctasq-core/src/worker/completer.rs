@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::executor::Verdict;
+use super::outage::Outage;
 use super::stats::WorkerCounters;
 use crate::driver::Driver;
 use crate::job::{Burial, Receipt, Retry};
@@ -29,6 +30,7 @@ pub(crate) async fn run(
     driver: Arc<dyn Driver>,
     mut rx: mpsc::Receiver<Finished>,
     counters: Arc<WorkerCounters>,
+    outage: Arc<Outage>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -54,32 +56,33 @@ pub(crate) async fn run(
             }
         }
         if !retries.is_empty() {
-            let applied = with_retries("retry", || driver.retry(&retries)).await;
+            let applied = with_retries("retry", &outage, || driver.retry(&retries)).await;
             counters.record_retried(retries.len() as u64, applied);
         }
         if !burials.is_empty() {
-            let applied = with_retries("bury", || driver.bury(&burials)).await;
+            let applied = with_retries("bury", &outage, || driver.bury(&burials)).await;
             counters.record_dead(burials.len() as u64, applied);
         }
         if !completed.is_empty() {
-            let applied = with_retries("complete", || driver.complete(&completed)).await;
+            let applied = with_retries("complete", &outage, || driver.complete(&completed)).await;
             counters.record_completed(completed.len() as u64, applied);
         }
     }
 }
 
 /// Calls `op` up to 5 times with growing pauses. `None` if it never succeeded.
-async fn with_retries<T, F, Fut>(what: &str, mut op: F) -> Option<T>
+async fn with_retries<T, F, Fut>(what: &str, outage: &Outage, mut op: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let mut pause = Duration::from_millis(50);
-    for attempt in 1..=5 {
-        match op().await {
+    for _ in 0..5 {
+        let result = op().await;
+        outage.record(what, &result);
+        match result {
             Ok(v) => return Some(v),
-            Err(e) => {
-                tracing::warn!(error = %e, attempt, "{what} failed; will retry");
+            Err(_) => {
                 tokio::time::sleep(pause).await;
                 pause *= 3;
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::outage::Outage;
 use super::{Executing, WorkerConfig};
 use crate::driver::Driver;
 use crate::job::Receipt;
@@ -16,14 +17,16 @@ use crate::job::Receipt;
 const PRUNE_CALLS_PER_PASS: usize = 10;
 
 /// Prunes retained completed jobs, batch after batch while there are any.
-async fn prune(driver: &dyn Driver) {
+async fn prune(driver: &dyn Driver, outage: &Outage) {
     let mut pruned = 0;
     for _ in 0..PRUNE_CALLS_PER_PASS {
         match driver.prune_completed().await {
             Ok(0) => break,
             Ok(n) => pruned += n,
+            // Only a failure counts: without retention, pruning asks the
+            // backend nothing.
             Err(e) => {
-                tracing::warn!(error = %e, "pruning completed jobs failed");
+                outage.failed("pruning completed jobs", &e);
                 break;
             }
         }
@@ -34,7 +37,12 @@ async fn prune(driver: &dyn Driver) {
 }
 
 /// Runs until aborted.
-pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, executing: Executing) {
+pub(crate) async fn run(
+    driver: Arc<dyn Driver>,
+    config: Arc<WorkerConfig>,
+    executing: Executing,
+    outage: Arc<Outage>,
+) {
     let extend_every = config.lease / 3;
     let tick = extend_every
         .min(config.rescue_interval)
@@ -48,7 +56,9 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
         let now = Instant::now();
         if now >= next_rescue {
             next_rescue = now + config.rescue_interval;
-            match driver.rescue_expired().await {
+            let rescued = driver.rescue_expired().await;
+            outage.record("rescuing expired leases", &rescued);
+            match rescued {
                 Ok(r) if r.requeued + r.buried > 0 => {
                     tracing::warn!(
                         requeued = r.requeued,
@@ -56,10 +66,9 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
                         "rescued jobs with expired leases"
                     )
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
+                Ok(_) | Err(_) => {}
             }
-            prune(driver.as_ref()).await;
+            prune(driver.as_ref(), &outage).await;
         }
         if now >= next_extend {
             next_extend = now + extend_every;
@@ -69,10 +78,9 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
                 .values()
                 .copied()
                 .collect();
-            if !receipts.is_empty()
-                && let Err(e) = driver.extend(&receipts, config.lease).await
-            {
-                tracing::warn!(error = %e, "extending leases failed");
+            if !receipts.is_empty() {
+                let extended = driver.extend(&receipts, config.lease).await;
+                outage.record("extending leases", &extended);
             }
         }
     }

@@ -21,6 +21,7 @@
 mod completer;
 mod executor;
 mod maintenance;
+mod outage;
 mod stats;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::job::{ClaimParams, ClaimedJob, JobId, Receipt};
 use crate::task::Registry;
 use completer::Finished;
+use outage::Outage;
 use stats::WorkerCounters;
 
 /// How a worker runs. Every field has a sensible default.
@@ -222,6 +224,7 @@ struct Runtime {
     registry: Arc<Registry>,
     counters: Arc<WorkerCounters>,
     executing: Executing,
+    outage: Arc<Outage>,
 }
 
 impl Runtime {
@@ -234,6 +237,7 @@ impl Runtime {
         Runtime {
             client,
             database,
+            outage: Arc::new(Outage::new(&config.id)),
             config: Arc::new(config),
             registry: Arc::new(registry),
             counters: Arc::default(),
@@ -253,11 +257,13 @@ impl Runtime {
             driver.clone(),
             done_rx,
             self.counters.clone(),
+            self.outage.clone(),
         ));
         let maintenance = tokio::spawn(maintenance::run(
             driver.clone(),
             config.clone(),
             self.executing.clone(),
+            self.outage.clone(),
         ));
         let semaphore = Arc::new(Semaphore::new(config.concurrency));
         let mut jobs = JoinSet::new();
@@ -280,6 +286,7 @@ impl Runtime {
                 biased;
                 _ = stop.changed() => break,
                 Some(outcome) = claims.next() => {
+                    self.outage.record("claim", &outcome.result);
                     match outcome.result {
                         Ok(claimed) => {
                             claim_pause = Duration::from_millis(100);
@@ -296,8 +303,7 @@ impl Runtime {
                                 continue;
                             }
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "claim failed; retrying in {claim_pause:?}");
+                        Err(_) => {
                             drop(outcome.permits);
                             claims.saturated = false;
                             tokio::select! {
@@ -319,7 +325,9 @@ impl Runtime {
                     };
                     tokio::select! {
                         r = driver.wait(&config.queues, wait) => if let Err(e) = r {
-                            tracing::warn!(error = %e, "waiting for work failed");
+                            // Only a failure counts: a wait may end without
+                            // asking the backend anything.
+                            self.outage.failed("wait", &e);
                             tokio::time::sleep(claim_pause).await;
                         },
                         _ = stop.changed() => break,
@@ -401,13 +409,9 @@ impl Runtime {
         if semaphore.available_permits() != self.config.concurrency {
             return false;
         }
-        match self.client.driver().stats(Some(&self.config.queues)).await {
-            Ok(stats) => stats.iter().all(|s| s.paused || s.outstanding() == 0),
-            Err(e) => {
-                tracing::warn!(error = %e, "stats failed while checking for a drained queue");
-                false
-            }
-        }
+        let stats = self.client.driver().stats(Some(&self.config.queues)).await;
+        self.outage.record("stats", &stats);
+        stats.is_ok_and(|stats| stats.iter().all(|s| s.paused || s.outstanding() == 0))
     }
 
     /// Lets running jobs finish; after the grace period (only when stopped by

@@ -51,8 +51,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::{MySql, MySqlPool, Row};
+use sqlx::{MySql, MySqlPool, Row, Transaction};
 use tokio::time::Instant;
 
 use asynctasq_core::job::to_millis;
@@ -62,6 +63,7 @@ use asynctasq_core::{
 };
 
 use crate::sql_common::{Wake, error_json, non_negative, parse_option, redact_url, split_url};
+use crate::sql_connect::explained;
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 pub use insert::{MySqlInsert, MySqlParam, MySqlStatement};
 use wake::Hub;
@@ -98,8 +100,16 @@ pub struct MySqlConfig {
     pub max_connections: u32,
     /// Connections kept open when idle (default 0).
     pub min_connections: u32,
-    /// How long a statement waits for a free connection (default 10 s).
+    /// How long a statement waits for a connection (default 2 s): for a
+    /// free one when all are busy, or for a new one while the server cannot
+    /// be reached, after which the statement fails with the cause
+    /// (`connection refused`, ...). See "When the backend is down" in
+    /// `docs/drivers.md`.
     pub acquire_timeout: Duration,
+    /// How long opening the first connection in
+    /// [`connect`](MySqlDriver::connect) may take (default 2 s); it fails
+    /// sooner, with the cause, when the server refuses.
+    pub connect_timeout: Duration,
     /// The first poll interval of an idle worker (default 50 ms); it
     /// doubles on each empty poll up to [`poll_interval`](Self::poll_interval).
     pub poll_interval_min: Duration,
@@ -120,6 +130,7 @@ impl fmt::Debug for MySqlConfig {
             .field("max_connections", &self.max_connections)
             .field("min_connections", &self.min_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .field("poll_interval_min", &self.poll_interval_min)
             .field("poll_interval", &self.poll_interval)
             .field("retain_completed", &self.retain_completed)
@@ -132,6 +143,7 @@ const URL_OPTIONS: &[&str] = &[
     "max_connections",
     "min_connections",
     "acquire_timeout",
+    "connect_timeout",
     "poll_interval_min",
     "poll_interval",
     "retain_completed",
@@ -144,7 +156,8 @@ impl MySqlConfig {
             url: url.into(),
             max_connections: 10,
             min_connections: 0,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: crate::sql_connect::DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: crate::sql_connect::DEFAULT_CONNECT_TIMEOUT,
             poll_interval_min: Duration::from_millis(50),
             poll_interval: Duration::from_secs(1),
             retain_completed: None,
@@ -177,6 +190,9 @@ impl MySqlConfig {
                 }
                 "acquire_timeout" => {
                     config.acquire_timeout = parse_option(NAME, key, value, duration)?
+                }
+                "connect_timeout" => {
+                    config.connect_timeout = parse_option(NAME, key, value, duration)?
                 }
                 "poll_interval_min" => {
                     config.poll_interval_min = parse_option(NAME, key, value, duration)?
@@ -312,7 +328,8 @@ async fn probe<'c, E: sqlx::MySqlExecutor<'c>>(
 
 impl MySqlDriver {
     /// Connects to `url` (options in its query string: see [`MySqlConfig`]).
-    /// Fails at once when the server cannot be reached.
+    /// Fails within [`connect_timeout`](MySqlConfig::connect_timeout), with
+    /// the cause, when the server cannot be reached or refuses the login.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(&MySqlConfig::from_url(url)?).await
     }
@@ -335,10 +352,10 @@ impl MySqlDriver {
             .after_connect(move |_, _| {
                 crate::nodelay::set_on_connections_to(port);
                 Box::pin(async { Ok(()) })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
+            });
+        let pool =
+            crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
+                .await?;
         Ok(Self::build(pool, config, target))
     }
 
@@ -403,6 +420,24 @@ impl MySqlDriver {
         &self.inner.pool
     }
 
+    /// A connection of the pool; when none comes, the error says why (see
+    /// [`explained`](crate::sql_connect::explained)).
+    async fn acquire(&self) -> Result<PoolConnection<MySql>> {
+        let pool = &self.inner.pool;
+        explained(pool, pool.acquire()).await.map_err(db_err)
+    }
+
+    /// A transaction on a connection of the pool, opened with `statement`
+    /// (`BEGIN` when `None`); errors as for [`acquire`](Self::acquire).
+    async fn begin(&self, statement: Option<&'static str>) -> Result<Transaction<'static, MySql>> {
+        let pool = &self.inner.pool;
+        let begun = match statement {
+            Some(sql) => explained(pool, pool.begin_with(sql)).await,
+            None => explained(pool, pool.begin()).await,
+        };
+        begun.map_err(db_err)
+    }
+
     /// Wakes this process's idle workers for jobs inserted outside
     /// [`enqueue`](Driver::enqueue), e.g. with [`MySqlInsert`] in the
     /// application's transaction: call it after the commit. Workers in
@@ -443,7 +478,10 @@ impl MySqlDriver {
         for (i, q) in queues.iter().enumerate() {
             query = query.bind(count(i)).bind(q).bind(q);
         }
-        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
+        let rows = query
+            .fetch_all(&mut *self.acquire().await?)
+            .await
+            .map_err(db_err)?;
         let mut next: Option<i64> = None;
         for row in &rows {
             let first: Option<i64> = row.try_get(1).map_err(db_err)?;
@@ -500,7 +538,7 @@ impl MySqlDriver {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin(None).await?;
         let mut applied = Vec::with_capacity(items.len());
         for item in items {
             let done = query(item).execute(&mut *tx).await.map_err(db_err)?;
@@ -525,7 +563,10 @@ impl MySqlDriver {
     }
 
     async fn execute(&self, query: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
-        let done = query.execute(&self.inner.pool).await.map_err(db_err)?;
+        let done = query
+            .execute(&mut *self.acquire().await?)
+            .await
+            .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 }
@@ -570,7 +611,7 @@ impl Driver for MySqlDriver {
                 self.execute(one.query()).await?;
             }
             _ => {
-                let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.begin(None).await?;
                 insert.execute(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
             }
@@ -608,7 +649,7 @@ impl Driver for MySqlDriver {
         // Walk the priority levels of all queues from the highest, probing
         // each queue's next level lazily: most claims stop at the first.
         let all: Vec<(usize, i32)> = (0..queues.len()).map(|q| (q, ABOVE_ALL)).collect();
-        let first_round = probe(&self.inner.pool, &queues, &all).await?;
+        let first_round = probe(&mut *self.acquire().await?, &queues, &all).await?;
         let Some(&(_, _, _, now)) = first_round.first() else {
             return Ok(Vec::new());
         };
@@ -634,13 +675,7 @@ impl Driver for MySqlDriver {
                     continue; // every job of this level is scheduled
                 }
                 if tx.is_none() {
-                    tx = Some(
-                        self.inner
-                            .pool
-                            .begin_with(sql::CLAIM_BEGIN)
-                            .await
-                            .map_err(db_err)?,
-                    );
+                    tx = Some(self.begin(Some(sql::CLAIM_BEGIN)).await?);
                 }
                 let conn = tx.as_mut().expect("transaction started");
                 let rows = sqlx::query(sql::CLAIM_LEVEL)
@@ -673,7 +708,7 @@ impl Driver for MySqlDriver {
             }
             let heads = match tx.as_mut() {
                 Some(conn) => probe(&mut **conn, &queues, &next).await?,
-                None => probe(&self.inner.pool, &queues, &next).await?,
+                None => probe(&mut *self.acquire().await?, &queues, &next).await?,
             };
             for (q, head, _, _) in heads {
                 frontier[q] = head;
@@ -856,7 +891,10 @@ impl Driver for MySqlDriver {
                 query = query.bind(q);
             }
         }
-        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
+        let rows = query
+            .fetch_all(&mut *self.acquire().await?)
+            .await
+            .map_err(db_err)?;
         let mut stats: Vec<QueueStats> = wanted
             .unwrap_or_default()
             .into_iter()
@@ -896,7 +934,7 @@ impl Driver for MySqlDriver {
     async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
         sqlx::query(sql::JOB)
             .bind(id.0.as_bytes().as_slice())
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(&mut *self.acquire().await?)
             .await
             .map_err(db_err)?
             .map(|row| rows::info(&row))
@@ -918,7 +956,10 @@ impl Driver for MySqlDriver {
                 .bind(count(limit))
                 .bind(count(offset)),
         };
-        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
+        let rows = query
+            .fetch_all(&mut *self.acquire().await?)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(rows::info).collect()
     }
 

@@ -103,8 +103,16 @@ pub struct PgConfig {
     pub max_connections: u32,
     /// Connections kept open when idle (default 0).
     pub min_connections: u32,
-    /// How long a statement waits for a free connection (default 10 s).
+    /// How long a statement waits for a connection (default 2 s): for a
+    /// free one when all are busy, or for a new one while the server cannot
+    /// be reached, after which the statement fails with the cause
+    /// (`connection refused`, ...). See "When the backend is down" in
+    /// `docs/drivers.md`.
     pub acquire_timeout: Duration,
+    /// How long opening the first connection in
+    /// [`connect`](PgDriver::connect) may take (default 2 s); it fails
+    /// sooner, with the cause, when the server refuses.
+    pub connect_timeout: Duration,
     /// `application_name` of the driver's sessions, to find them in
     /// `pg_stat_activity` (default `asynctasq`; an `application_name` in
     /// the URL wins).
@@ -143,6 +151,7 @@ impl fmt::Debug for PgConfig {
             .field("max_connections", &self.max_connections)
             .field("min_connections", &self.min_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .field("application_name", &self.application_name)
             .field("listen", &self.listen)
             .field("poll_interval", &self.poll_interval)
@@ -157,6 +166,7 @@ const URL_OPTIONS: &[&str] = &[
     "max_connections",
     "min_connections",
     "acquire_timeout",
+    "connect_timeout",
     "listen",
     "poll_interval",
     "synchronous_acks",
@@ -170,7 +180,8 @@ impl PgConfig {
             url: url.into(),
             max_connections: 10,
             min_connections: 0,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: crate::sql_connect::DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: crate::sql_connect::DEFAULT_CONNECT_TIMEOUT,
             application_name: "asynctasq".to_string(),
             listen: true,
             poll_interval: Duration::from_secs(1),
@@ -204,6 +215,10 @@ impl PgConfig {
                 }
                 "acquire_timeout" => {
                     config.acquire_timeout =
+                        parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
+                }
+                "connect_timeout" => {
+                    config.connect_timeout =
                         parse_option(NAME, key, value, asynctasq_core::config::parse_duration)?
                 }
                 "listen" => config.listen = parse_option(NAME, key, value, parse_bool)?,
@@ -290,7 +305,8 @@ impl fmt::Debug for PgDriver {
 
 impl PgDriver {
     /// Connects to `url` (options in its query string: see [`PgConfig`]).
-    /// Fails at once when the server cannot be reached.
+    /// Fails within [`connect_timeout`](PgConfig::connect_timeout), with the
+    /// cause, when the server cannot be reached or refuses the session.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(&PgConfig::from_url(url)?).await
     }
@@ -317,10 +333,10 @@ impl PgDriver {
             .after_connect(move |_, _| {
                 crate::nodelay::set_on_connections_to(port);
                 Box::pin(async { Ok(()) })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
+            });
+        let pool =
+            crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
+                .await?;
         Ok(Self::build(pool, config, target))
     }
 

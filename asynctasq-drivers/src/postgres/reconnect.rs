@@ -30,6 +30,8 @@ pub(super) fn connection_lost(error: &sqlx::Error) -> bool {
 /// Runs `op` on `pool`, again while it fails with a lost connection. `op`
 /// receives `retried`: `true` when an earlier try lost its connection and
 /// so may have committed (the insert uses this to recognise its own rows).
+/// When no connection can be had, the error says why (see
+/// [`explained`](crate::sql_connect::explained)).
 pub(super) async fn retry_lost<'p, T, F, Fut>(
     pool: &'p PgPool,
     mut op: F,
@@ -40,16 +42,19 @@ where
 {
     let mut tries_left = pool.options().get_max_connections() + 1;
     let mut retried = false;
-    loop {
-        match op(pool, retried).await {
-            Err(e) if tries_left > 1 && connection_lost(&e) => {
-                tracing::debug!(error = %e, "postgres connection lost; retrying on another");
-                tries_left -= 1;
-                retried = true;
+    crate::sql_connect::explained(pool, async {
+        loop {
+            match op(pool, retried).await {
+                Err(e) if tries_left > 1 && connection_lost(&e) => {
+                    tracing::debug!(error = %e, "postgres connection lost; retrying on another");
+                    tries_left -= 1;
+                    retried = true;
+                }
+                other => return other,
             }
-            other => return other,
         }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

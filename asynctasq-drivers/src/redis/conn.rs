@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use redis::AsyncConnectionConfig;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
@@ -15,8 +16,6 @@ use super::wake::WakeSender;
 /// on a busy server with `appendfsync always` takes a while, and a request that
 /// times out after the server applied it only costs a lease expiry.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a (re)connection attempt may take.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A multiplexed, auto-reconnecting connection to a server or a cluster.
 ///
@@ -40,8 +39,23 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
-    /// Connects to `target`, delivering pub/sub messages to `wakers`.
+    /// Connects to `target`, delivering pub/sub messages to `wakers`, within
+    /// `target.connect_timeout`. A single server is first reached with one
+    /// plain connection, so that a refused one fails at once with its cause
+    /// (the connection manager retries it several times first).
     pub(crate) async fn open(target: &Target, wakers: WakeSender) -> RedisResult<Conn> {
+        let timeout = target.connect_timeout;
+        tokio::time::timeout(timeout, Self::open_unbounded(target, wakers))
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {timeout:?}"),
+                )))
+            })
+    }
+
+    async fn open_unbounded(target: &Target, wakers: WakeSender) -> RedisResult<Conn> {
         let certs = match &target.tls_ca {
             Some(path) => Some(read_ca(path)?),
             None => None,
@@ -54,7 +68,7 @@ impl Conn {
             let mut builder = ClusterClientBuilder::new(target.nodes.clone())
                 .use_protocol(ProtocolVersion::RESP3)
                 .push_sender(wakers)
-                .connection_timeout(CONNECTION_TIMEOUT)
+                .connection_timeout(target.connect_timeout)
                 .response_timeout(RESPONSE_TIMEOUT);
             if let Some(root_cert) = certs {
                 builder = builder.certs(redis::TlsCertificates {
@@ -81,8 +95,17 @@ impl Conn {
                 )?,
                 None => redis::Client::open(info)?,
             };
+            // Bounded by `open`'s timeout, which names the bound.
+            let check = AsyncConnectionConfig::new()
+                .set_connection_timeout(None)
+                .set_response_timeout(None);
+            drop(
+                client
+                    .get_multiplexed_async_connection_with_config(&check)
+                    .await?,
+            );
             let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                .set_connection_timeout(Some(target.connect_timeout))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
                 .set_min_delay(Duration::from_millis(20))
                 .set_max_delay(Duration::from_secs(1))

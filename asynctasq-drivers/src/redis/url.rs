@@ -3,9 +3,14 @@
 //! the rest goes to the `redis` crate.
 
 use std::fmt;
+use std::time::Duration;
 
 /// The key prefix used when the URL names none.
 pub(crate) const DEFAULT_PREFIX: &str = "asynctasq";
+
+/// How long connecting may take when the URL does not say
+/// (`?connect_timeout=`); the same default as the SQL drivers'.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where and how to connect, parsed from a URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -20,6 +25,9 @@ pub(crate) struct Target {
     pub(crate) prefix: String,
     /// A PEM file with the CA certificates that sign the server's certificate (`?tls_ca=`).
     pub(crate) tls_ca: Option<String>,
+    /// How long connecting (and each reconnection attempt) may take
+    /// (`?connect_timeout=`, default 2 s).
+    pub(crate) connect_timeout: Duration,
     /// The URL with its password replaced by `***`, for logs and errors.
     pub(crate) redacted: String,
 }
@@ -61,12 +69,17 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
     };
     let mut prefix = DEFAULT_PREFIX.to_string();
     let mut tls_ca = None;
+    let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "prefix" => prefix = percent_decode(value)?,
             "tls_ca" => tls_ca = Some(percent_decode(value)?),
+            "connect_timeout" => {
+                connect_timeout = asynctasq_core::config::parse_duration(value)
+                    .map_err(|e| format!("redis url option `connect_timeout`: {e}"))?
+            }
             _ => kept.push(pair),
         }
     }
@@ -120,6 +133,7 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
         nodes,
         prefix,
         tls_ca,
+        connect_timeout,
         redacted,
     })
 }
@@ -206,6 +220,16 @@ mod tests {
         assert_eq!(t.prefix, DEFAULT_PREFIX);
         assert_eq!(t.nodes, ["redis://localhost"]);
         assert_eq!(t.tls_ca, None);
+        assert_eq!(t.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn connect_timeout_is_a_driver_option() {
+        let t = parse("redis://h:1/0?connect_timeout=500ms&protocol=resp3").unwrap();
+        assert_eq!(t.connect_timeout, Duration::from_millis(500));
+        assert_eq!(t.nodes, ["redis://h:1/0?protocol=resp3"]);
+        let err = parse("redis://h?connect_timeout=soon").unwrap_err();
+        assert!(err.contains("connect_timeout"), "{err}");
     }
 
     #[test]

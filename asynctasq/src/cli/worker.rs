@@ -53,7 +53,7 @@ pub(crate) async fn run(
 
     let mut worker = Worker::new(client).config(config).registry(registry);
     if let Some(url) = args.database_url.as_deref().filter(|u| !u.is_empty()) {
-        let db = asynctasq_core::sea_orm::Database::connect(url)
+        let db = asynctasq_drivers::connect_models_database(url)
             .await
             .with_context(|| {
                 format!(

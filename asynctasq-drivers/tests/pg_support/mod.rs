@@ -1,0 +1,99 @@
+//! A private Postgres cluster for tests that stop or restart the server
+//! (the shared one must stay up for the other tests).
+
+#![allow(dead_code)]
+
+/// Whether the test runs as root, which starting a private cluster needs
+/// (it runs as the `postgres` user, which only root can switch to).
+pub fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// A private Postgres cluster in a temporary directory, run as the
+/// `postgres` user (the server refuses to run as root), on a free loopback
+/// port. Stopped when dropped.
+pub struct PrivateServer {
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateServer {
+    /// Runs `pg_ctl` on the cluster with `args` (`start -w`, `stop -m fast -w`, ...).
+    pub fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1",
+                self.port,
+                self.dir.path().display()
+            ))
+            .args(args)
+            .status()
+            .expect("run pg_ctl");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    /// Creates the cluster (`initdb`, trust authentication) and starts it.
+    pub fn start() -> PrivateServer {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres server binaries in /usr/lib/postgresql")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let chown = std::process::Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let initdb = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(initdb.success(), "initdb failed");
+        let server = PrivateServer { dir, port, bin };
+        server.pg_ctl(&["start", "-w"]);
+        server
+    }
+
+    /// Stops the server (fast shutdown: sessions are terminated).
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    }
+
+    /// Starts the stopped server again, on the same port.
+    pub fn resume(&self) {
+        self.pg_ctl(&["start", "-w"]);
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.pg_ctl(&["stop", "-m", "immediate", "-w"])
+        }));
+    }
+}

@@ -175,7 +175,9 @@ mod tests {
 
     #[test]
     fn booleans_are_read_one_way() {
-        for yes in ["1", "true", "TRUE", "True", "yes", "YES", "on", "On", " on\n"] {
+        for yes in [
+            "1", "true", "TRUE", "True", "yes", "YES", "on", "On", " on\n",
+        ] {
             assert_eq!(parse_bool(yes), Ok(true), "{yes:?}");
         }
         for no in ["0", "false", "FALSE", "no", "No", "off", "OFF", "\toff "] {

@@ -164,7 +164,10 @@ fn factory_for<'a>(
         });
     };
     let scheme = scheme.to_ascii_lowercase();
-    if let Some(f) = registered.clone().find(|f| f.schemes.contains(&scheme.as_str())) {
+    if let Some(f) = registered
+        .clone()
+        .find(|f| f.schemes.contains(&scheme.as_str()))
+    {
         return Ok(f);
     }
     let mut compiled: Vec<&str> = registered.flat_map(|f| f.schemes.iter().copied()).collect();
@@ -182,7 +185,11 @@ fn factory_for<'a>(
         });
     }
     let mut known = compiled;
-    known.extend(crate::url::BUILTIN.iter().flat_map(|d| d.schemes.iter().copied()));
+    known.extend(
+        crate::url::BUILTIN
+            .iter()
+            .flat_map(|d| d.schemes.iter().copied()),
+    );
     known.sort_unstable();
     known.dedup();
     Err(Error::UnknownScheme {
@@ -205,7 +212,9 @@ mod tests {
     }];
 
     fn error(url: &str) -> String {
-        factory_for(url, SQLITE_ONLY.iter()).unwrap_err().to_string()
+        factory_for(url, SQLITE_ONLY.iter())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

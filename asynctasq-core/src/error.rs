@@ -235,7 +235,12 @@ mod tests {
         let err = Error::from(std::io::Error::other("no such signal"));
         assert_eq!(err.to_string(), "i/o error: no such signal");
         assert!(std::error::Error::source(&err).is_none());
-        assert!(err.cause().unwrap().downcast_ref::<std::io::Error>().is_some());
+        assert!(
+            err.cause()
+                .unwrap()
+                .downcast_ref::<std::io::Error>()
+                .is_some()
+        );
         let err = Error::Encode {
             what: "argument `x`".into(),
             cause: rmp_serde::encode::Error::Syntax("bad map".into()),

@@ -68,11 +68,9 @@ pub const BUILTIN: &[BuiltinDriver] = &[SQLITE, MEMORY, POSTGRES, MYSQL, REDIS];
 
 /// The built-in driver that handles `scheme` (compared case-insensitively).
 pub fn builtin(scheme: &str) -> Option<&'static BuiltinDriver> {
-    BUILTIN.iter().find(|d| {
-        d.schemes
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(scheme))
-    })
+    BUILTIN
+        .iter()
+        .find(|d| d.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)))
 }
 
 /// The scheme of `url` as written (`Sqlite` in `Sqlite://x.db`), or `None`
@@ -347,12 +345,18 @@ mod tests {
                 "postgres://app:s3cret@db.internal:5432/jobs",
                 "postgres://app:***@db.internal:5432/jobs",
             ),
-            ("redis://:hunter2@localhost:6379/0", "redis://:***@localhost:6379/0"),
+            (
+                "redis://:hunter2@localhost:6379/0",
+                "redis://:***@localhost:6379/0",
+            ),
             ("redis://:pw@h", "redis://:***@h"),
             ("mysql://u:@h/x", "mysql://u:***@h/x"),
             // Unescaped `@ / ? # %` in the password: the last `@` ends it.
             ("mysql://u:p@ss@h/x", "mysql://u:***@h/x"),
-            ("postgres://app:p/a?s@s@db/jobs", "postgres://app:***@db/jobs"),
+            (
+                "postgres://app:p/a?s@s@db/jobs",
+                "postgres://app:***@db/jobs",
+            ),
             ("postgres://app:pa/ss@db/jobs", "postgres://app:***@db/jobs"),
             ("postgres://app:pa?ss@db/jobs", "postgres://app:***@db/jobs"),
             ("postgres://app:pa#ss@db/jobs", "postgres://app:***@db/jobs"),
@@ -369,7 +373,10 @@ mod tests {
                 "rediss+cluster://app:pw@a:7000,b:7001/?prefix=p&tls_ca=/etc/ca.pem#insecure",
                 "rediss+cluster://app:***@a:7000,b:7001/?prefix=p&tls_ca=/etc/ca.pem#insecure",
             ),
-            ("redis+cluster://:pw@a:1,b:2,c:3", "redis+cluster://:***@a:1,b:2,c:3"),
+            (
+                "redis+cluster://:pw@a:1,b:2,c:3",
+                "redis+cluster://:***@a:1,b:2,c:3",
+            ),
         ] {
             assert_eq!(redact(url), redacted, "{url}");
         }
@@ -403,7 +410,10 @@ mod tests {
                 "postgres://db/jobs?user=a&password=b&sslmode=require",
                 "postgres://db/jobs?user=a&password=***&sslmode=require",
             ),
-            ("mysql://h/x?pwd=1&PASSWORD=2", "mysql://h/x?pwd=***&PASSWORD=***"),
+            (
+                "mysql://h/x?pwd=1&PASSWORD=2",
+                "mysql://h/x?pwd=***&PASSWORD=***",
+            ),
             (
                 "redis://h/0?token=t&auth=a&secret=s&api_key=k&key=k2&prefix=p",
                 "redis://h/0?token=***&auth=***&secret=***&api_key=***&key=***&prefix=p",
@@ -422,12 +432,18 @@ mod tests {
     #[test]
     fn hides_credentials_in_strings_that_are_not_urls() {
         for (text, redacted) in [
-            ("host=db user=app password=secret", "host=db user=app password=***"),
+            (
+                "host=db user=app password=secret",
+                "host=db user=app password=***",
+            ),
             ("user:secret@localhost/db", "user:***@localhost/db"),
             ("user:pa:ss@localhost/db", "user:***@localhost/db"),
             ("redis//u:pw@127.0.0.1:6379", "redis//u:***@127.0.0.1:6379"),
             ("redis:u:pw@h", "redis:u:***@h"),
-            ("Server=db;Password=x;Database=app", "Server=db;Password=***;Database=app"),
+            (
+                "Server=db;Password=x;Database=app",
+                "Server=db;Password=***;Database=app",
+            ),
         ] {
             assert_eq!(redact(text), redacted, "{text}");
         }
@@ -459,7 +475,10 @@ mod tests {
 
     #[test]
     fn every_builtin_scheme_is_lowercase_and_listed_once() {
-        let mut all: Vec<&str> = BUILTIN.iter().flat_map(|d| d.schemes.iter().copied()).collect();
+        let mut all: Vec<&str> = BUILTIN
+            .iter()
+            .flat_map(|d| d.schemes.iter().copied())
+            .collect();
         assert!(all.iter().all(|s| *s == s.to_ascii_lowercase()));
         let n = all.len();
         all.sort_unstable();
@@ -472,10 +491,16 @@ mod tests {
 
     #[test]
     fn suggestions_for_strings_without_a_scheme() {
-        assert_eq!(suggest("redis//127.0.0.1:6379").as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(
+            suggest("redis//127.0.0.1:6379").as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
         assert_eq!(suggest("postgres/db").as_deref(), Some("postgres://db"));
         assert_eq!(suggest("shop.db").as_deref(), Some("sqlite://shop.db"));
-        assert_eq!(suggest("data/jobs.db").as_deref(), Some("sqlite://data/jobs.db"));
+        assert_eq!(
+            suggest("data/jobs.db").as_deref(),
+            Some("sqlite://data/jobs.db")
+        );
         assert_eq!(suggest("sqlite.db").as_deref(), Some("sqlite://sqlite.db"));
         assert_eq!(suggest("redis").as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(suggest("user:pw@host"), None);

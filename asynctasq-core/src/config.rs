@@ -123,7 +123,7 @@ pub fn parse_bool(text: &str) -> std::result::Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("expected a boolean: true/false, 1/0, yes/no or on/off".into()),
+        _ => Err("expected a boolean (true/false, 1/0, yes/no or on/off, in any case)".into()),
     }
 }
 
@@ -155,7 +155,8 @@ fn env_parsed<T>(
 ) -> Result<Option<T>> {
     env_var(name)?
         .map(|v| {
-            parse(&v).map_err(|e| Error::Config(format!("{name}=`{}` is invalid: {e}", v.trim())))
+            parse(&v)
+                .map_err(|e| Error::Config(format!("{name}=`{}` is not accepted: {e}", v.trim())))
         })
         .transpose()
 }
@@ -185,7 +186,10 @@ mod tests {
         }
         for bad in ["", "maybe", "2", "y", "n", "enabled", "t"] {
             let err = parse_bool(bad).unwrap_err();
-            assert_eq!(err, "expected a boolean: true/false, 1/0, yes/no or on/off");
+            assert_eq!(
+                err,
+                "expected a boolean (true/false, 1/0, yes/no or on/off, in any case)"
+            );
         }
     }
 

@@ -293,6 +293,26 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// `text` (a message from a library that echoes the URL it was given, such
+/// as sea-orm's "the connection string '…' cannot be parsed") with every
+/// copy of `url` shown as [`redact`] shows it.
+///
+/// ```
+/// use asynctasq_core::url::redact_in;
+///
+/// let message = "The connection string 'postgres://u:pw@h:x/db' cannot be parsed.";
+/// assert_eq!(
+///     redact_in(message, "postgres://u:pw@h:x/db"),
+///     "The connection string 'postgres://u:***@h:x/db' cannot be parsed."
+/// );
+/// ```
+pub fn redact_in(text: &str, url: &str) -> String {
+    if url.is_empty() {
+        return text.to_string();
+    }
+    text.replace(url, &redact(url))
+}
+
 /// Where the password of the user info `info` starts (just after its `:`).
 /// In a string without `scheme://`, a leading known scheme (`redis:u:pw`)
 /// is not taken for a user name.

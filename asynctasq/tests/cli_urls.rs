@@ -7,7 +7,14 @@ mod cli_support;
 
 use std::path::Path;
 
-use cli_support::{Output, binary_in};
+use std::sync::Arc;
+
+use asynctasq::drivers::MemoryDriver;
+use asynctasq::prelude::*;
+use cli_support::{Output, binary_in, in_process};
+
+#[task(name = "cli_urls::noop")]
+async fn noop() {}
 
 /// Runs `asynctasq --url <url> stats` in `dir` with `env`.
 async fn stats(dir: &Path, url: &str, env: &[(&str, &str)]) -> Output {
@@ -212,4 +219,33 @@ async fn unreadable_variables_are_errors_that_name_them() {
             .contains("ASYNCTASQ_AUTO_MIGRATE=`nein` is not accepted"),
         "{out:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_models_database_url_that_sea_orm_quotes_is_redacted() {
+    asynctasq::set_global(Client::new(Arc::new(MemoryDriver::new()))).unwrap();
+    for url in [
+        "postgres://app:hunter2@db.internal:notaport/app",
+        "nosuch://app:hunter2@db.internal/app",
+    ] {
+        let out = in_process(&[
+            "worker",
+            "--burst",
+            "--queues",
+            "urls",
+            "--database-url",
+            url,
+        ])
+        .await;
+        assert_ne!(out.code, 0, "{out:#?}");
+        assert!(
+            out.stderr.contains("cannot connect to the models database"),
+            "{out:#?}"
+        );
+        assert!(out.stderr.contains("app:***@db.internal"), "{out:#?}");
+        assert!(
+            !out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"),
+            "{out:#?}"
+        );
+    }
 }

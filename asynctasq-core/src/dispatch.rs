@@ -128,7 +128,7 @@ pub fn set_global(client: Client) -> Result<()> {
 /// The global client, connecting from the environment on first use.
 pub async fn global() -> Result<Client> {
     GLOBAL
-        .get_or_try_init(|| async { Client::connect(&Config::from_env()).await })
+        .get_or_try_init(|| async { Client::connect(&Config::from_env()?).await })
         .await
         .cloned()
 }

@@ -127,40 +127,148 @@ pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn Driver>>> + 
 
 /// Registers a driver for URL schemes, so that [`connect`] can build it.
 ///
-/// Driver crates submit one per driver with `inventory::submit!`.
+/// Driver crates submit one per driver with `inventory::submit!`; the
+/// built-in drivers take their schemes from [`crate::url::BUILTIN`].
 #[derive(Debug)]
 pub struct DriverFactory {
-    /// URL schemes handled, e.g. `&["sqlite"]`.
+    /// URL schemes handled, lowercase, e.g. `&["sqlite"]`.
     pub schemes: &'static [&'static str],
-    /// Builds the driver from a URL.
+    /// Builds the driver from a URL (its scheme already in lowercase).
     pub connect: fn(&str) -> ConnectFuture,
 }
 
 inventory::collect!(DriverFactory);
 
 /// Builds the driver for `url`, chosen by its scheme (`sqlite://jobs.db`,
-/// `memory://`, `postgres://…`).
+/// `memory://`, `postgres://…`), which is read case-insensitively: the
+/// driver receives `url` with its scheme in lowercase.
+///
+/// Fails with [`Error::MissingScheme`] when `url` has no scheme,
+/// [`Error::DriverNotCompiled`] when it names a built-in driver whose cargo
+/// feature is off, and [`Error::UnknownScheme`] otherwise.
 pub async fn connect(url: &str) -> Result<Arc<dyn Driver>> {
-    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
-    let factory = inventory::iter::<DriverFactory>
-        .into_iter()
-        .find(|f| f.schemes.contains(&scheme));
-    match factory {
-        Some(f) => (f.connect)(url).await,
-        None => {
-            let mut known: Vec<&str> = inventory::iter::<DriverFactory>
-                .into_iter()
-                .flat_map(|f| f.schemes.iter().copied())
-                .collect();
-            known.sort_unstable();
-            Err(Error::UnknownScheme {
-                scheme: scheme.to_string(),
-                known: if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                },
-            })
+    let factory = factory_for(url, inventory::iter::<DriverFactory>.into_iter())?;
+    (factory.connect)(&crate::url::normalize_scheme(url)).await
+}
+
+/// The factory among `registered` that handles `url`'s scheme, or the
+/// error that explains why there is none.
+fn factory_for<'a>(
+    url: &str,
+    registered: impl Iterator<Item = &'a DriverFactory> + Clone,
+) -> Result<&'a DriverFactory> {
+    let Some(scheme) = crate::url::scheme(url) else {
+        return Err(Error::MissingScheme {
+            url: crate::url::redact(url),
+            suggestion: crate::url::suggest(url).map(|s| crate::url::redact(&s)),
+        });
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if let Some(f) = registered
+        .clone()
+        .find(|f| f.schemes.contains(&scheme.as_str()))
+    {
+        return Ok(f);
+    }
+    let mut compiled: Vec<&str> = registered.flat_map(|f| f.schemes.iter().copied()).collect();
+    compiled.sort_unstable();
+    compiled.dedup();
+    if let Some(builtin) = crate::url::builtin(&scheme) {
+        return Err(Error::DriverNotCompiled {
+            scheme,
+            feature: builtin.feature,
+            compiled: if compiled.is_empty() {
+                "none".into()
+            } else {
+                compiled.join(", ")
+            },
+        });
+    }
+    let mut known = compiled;
+    known.extend(
+        crate::url::BUILTIN
+            .iter()
+            .flat_map(|d| d.schemes.iter().copied()),
+    );
+    known.sort_unstable();
+    known.dedup();
+    Err(Error::UnknownScheme {
+        scheme,
+        known: known.join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never(_: &str) -> ConnectFuture {
+        Box::pin(async { unreachable!("not connected in these tests") })
+    }
+
+    const SQLITE_ONLY: &[DriverFactory] = &[DriverFactory {
+        schemes: crate::url::SQLITE.schemes,
+        connect: never,
+    }];
+
+    fn error(url: &str) -> String {
+        factory_for(url, SQLITE_ONLY.iter())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        for url in ["sqlite://shop.db", "Sqlite://shop.db", "SQLITE::memory:"] {
+            assert!(factory_for(url, SQLITE_ONLY.iter()).is_ok(), "{url}");
         }
+    }
+
+    #[test]
+    fn a_string_without_a_scheme_says_so() {
+        assert_eq!(
+            error("shop.db"),
+            "`shop.db` is not a backend url: it has no scheme (did you mean `sqlite://shop.db`?); \
+             backend urls look like sqlite://jobs.db, postgres://user:password@localhost/app or redis://127.0.0.1:6379"
+        );
+        let typo = error("redis//127.0.0.1:6379");
+        assert!(
+            typo.starts_with(
+                "`redis//127.0.0.1:6379` is not a backend url: it has no scheme (did you mean `redis://127.0.0.1:6379`?)"
+            ),
+            "{typo}"
+        );
+        assert!(!typo.contains("cargo feature"), "{typo}");
+        let secret = error("user:hunter2@db/app");
+        assert!(!secret.contains("hunter2"), "{secret}");
+    }
+
+    #[test]
+    fn a_known_driver_that_is_not_compiled_in_names_its_feature() {
+        assert_eq!(
+            error("mysql://root@127.0.0.1/test"),
+            "no driver for url scheme `mysql` in this build (compiled in: sqlite); \
+             enable the `mysql` cargo feature of `asynctasq`"
+        );
+        assert!(error("MariaDB://h/x").contains("enable the `mysql` cargo feature"));
+        assert!(error("rediss+cluster://a:1,b:2").contains("enable the `redis` cargo feature"));
+        assert!(error("postgresql://h/x").contains("enable the `postgres` cargo feature"));
+        assert!(
+            factory_for("memory://", std::iter::empty())
+                .unwrap_err()
+                .to_string()
+                .contains("(compiled in: none)")
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheme_lists_the_known_ones() {
+        let err = error("mongodb://u:pw@h/db");
+        assert_eq!(
+            err,
+            "unknown url scheme `mongodb` (known: mariadb, memory, mysql, postgres, postgresql, \
+             redis, redis+cluster, rediss, rediss+cluster, sqlite)"
+        );
+        assert!(!err.contains("cargo feature"));
     }
 }

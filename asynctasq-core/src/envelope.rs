@@ -51,9 +51,9 @@ pub struct Envelope {
 impl Envelope {
     /// Encodes the envelope as a named msgpack map.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        rmp_serde::to_vec_named(self).map_err(|source| Error::Encode {
+        rmp_serde::to_vec_named(self).map_err(|cause| Error::Encode {
             what: format!("envelope of task `{}`", self.task),
-            source,
+            cause,
         })
     }
 

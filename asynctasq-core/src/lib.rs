@@ -16,6 +16,7 @@ pub mod error;
 pub mod job;
 pub mod retry;
 pub mod task;
+pub mod url;
 pub mod worker;
 
 #[cfg(feature = "conformance")]

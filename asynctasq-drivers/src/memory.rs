@@ -437,7 +437,7 @@ impl Driver for MemoryDriver {
 
 asynctasq_core::inventory::submit! {
     DriverFactory {
-        schemes: &["memory"],
+        schemes: asynctasq_core::url::MEMORY.schemes,
         connect: |_url| Box::pin(async { Ok(Arc::new(MemoryDriver::new()) as Arc<dyn Driver>) }),
     }
 }

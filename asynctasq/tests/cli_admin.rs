@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use asynctasq::{Client, JobId};
-use cli_support::{Output, cell, stats_table};
+use cli_support::{Output, binary, cell, stats_table};
 
 /// A temporary SQLite database and a client on it.
 struct Db {
@@ -46,25 +46,6 @@ impl Db {
 
 fn url_in(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("q.db").display())
-}
-
-/// Runs the `asynctasq` binary with a clean environment plus `env`.
-async fn binary(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_asynctasq"));
-    command
-        .args(args)
-        .env_remove("ASYNCTASQ_URL")
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let out = command.output().await.expect("the asynctasq binary runs");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 #[tokio::test]

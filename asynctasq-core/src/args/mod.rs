@@ -141,9 +141,9 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(
     name: &'static str,
     value: &T,
 ) -> Result<rmpv::Value> {
-    let bytes = rmp_serde::to_vec_named(value).map_err(|source| Error::Encode {
+    let bytes = rmp_serde::to_vec_named(value).map_err(|cause| Error::Encode {
         what: format!("argument `{name}`"),
-        source,
+        cause,
     })?;
     rmpv::decode::read_value(&mut bytes.as_slice())
         .map_err(|e| Error::decode(format!("argument `{name}`"), e))

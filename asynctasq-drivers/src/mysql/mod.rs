@@ -62,9 +62,10 @@ use asynctasq_core::{
     NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
-use crate::sql_common::{Wake, error_json, non_negative, parse_option, redact_url, split_url};
+use crate::sql_common::{Wake, error_json, non_negative};
 use crate::sql_connect::explained;
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
+use asynctasq_core::url::{parse_option, redact as redact_url, split_options as split_url};
 pub use insert::{MySqlInsert, MySqlParam, MySqlStatement};
 use wake::Hub;
 
@@ -1017,7 +1018,7 @@ impl Driver for MySqlDriver {
 
 asynctasq_core::inventory::submit! {
     DriverFactory {
-        schemes: &["mysql", "mariadb"],
+        schemes: asynctasq_core::url::MYSQL.schemes,
         connect: |url| {
             let url = url.to_string();
             Box::pin(async move { Ok(Arc::new(MySqlDriver::connect(&url).await?) as Arc<dyn Driver>) })

@@ -66,10 +66,10 @@ use asynctasq_core::{
 };
 
 use crate::sql_common::Wake;
-use crate::sql_common::{
-    error_json, non_negative, parse_bool, parse_option, redact_url, split_url,
-};
+use crate::sql_common::{error_json, non_negative};
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
+use asynctasq_core::config::parse_bool;
+use asynctasq_core::url::{parse_option, redact as redact_url, split_options as split_url};
 pub use insert::PgInsert;
 use listen::Hub;
 use reconnect::retry_lost;
@@ -866,7 +866,7 @@ impl Driver for PgDriver {
 
 asynctasq_core::inventory::submit! {
     DriverFactory {
-        schemes: &["postgres", "postgresql"],
+        schemes: asynctasq_core::url::POSTGRES.schemes,
         connect: |url| {
             let url = url.to_string();
             Box::pin(async move { Ok(Arc::new(PgDriver::connect(&url).await?) as Arc<dyn Driver>) })

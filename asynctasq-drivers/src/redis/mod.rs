@@ -994,7 +994,7 @@ impl Driver for RedisDriver {
 
 asynctasq_core::inventory::submit! {
     DriverFactory {
-        schemes: &["redis", "rediss", "redis+cluster", "rediss+cluster"],
+        schemes: asynctasq_core::url::REDIS.schemes,
         connect: |url| {
             let url = url.to_string();
             Box::pin(async move {

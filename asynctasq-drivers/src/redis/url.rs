@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use asynctasq_core::url::{REDIS, normalize_scheme, percent_decode, redact, split_options};
+
 /// The key prefix used when the URL names none.
 pub(crate) const DEFAULT_PREFIX: &str = "asynctasq";
 
@@ -28,7 +30,7 @@ pub(crate) struct Target {
     /// How long connecting (and each reconnection attempt) may take
     /// (`?connect_timeout=`, default 2 s).
     pub(crate) connect_timeout: Duration,
-    /// The URL with its password replaced by `***`, for logs and errors.
+    /// The URL as [`redact`] shows it, for logs and errors.
     pub(crate) redacted: String,
 }
 
@@ -42,9 +44,10 @@ impl fmt::Debug for Target {
     }
 }
 
-/// Parses a driver URL. Errors never contain the password.
+/// Parses a driver URL (its scheme in any case). Errors never contain the password.
 pub(crate) fn parse(url: &str) -> Result<Target, String> {
     let redacted = redact(url);
+    let url = normalize_scheme(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("`{redacted}` is not a redis url"));
     };
@@ -55,46 +58,35 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
         "rediss+cluster" => (true, true),
         other => {
             return Err(format!(
-                "unsupported url scheme `{other}` for the redis driver"
+                "unsupported url scheme `{other}` for the redis driver (expected one of {})",
+                REDIS.schemes.join(", ")
             ));
         }
     };
-    let (rest, fragment) = match rest.split_once('#') {
-        Some((r, f)) => (r, Some(f)),
-        None => (rest, None),
-    };
-    let (authority_path, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, q),
-        None => (rest, ""),
-    };
+    let split = split_options(rest, &["prefix", "tls_ca", "connect_timeout"]);
     let mut prefix = DEFAULT_PREFIX.to_string();
     let mut tls_ca = None;
     let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    for (key, value) in &split.options {
+        match key.as_str() {
             "prefix" => prefix = percent_decode(value)?,
             "tls_ca" => tls_ca = Some(percent_decode(value)?),
             "connect_timeout" => {
                 connect_timeout = asynctasq_core::config::parse_duration(value)
                     .map_err(|e| format!("redis url option `connect_timeout`: {e}"))?
             }
-            _ => kept.push(pair),
+            _ => {}
         }
     }
+    let (authority_path, suffix) = split.database_url.split_at(
+        split
+            .database_url
+            .find(['?', '#'])
+            .unwrap_or(split.database_url.len()),
+    );
     validate_prefix(&prefix)?;
     if tls_ca.is_some() && !tls {
         return Err("`tls_ca` needs a `rediss` url".into());
-    }
-    let mut suffix = String::new();
-    if !kept.is_empty() {
-        suffix.push('?');
-        suffix.push_str(&kept.join("&"));
-    }
-    if let Some(f) = fragment {
-        suffix.push('#');
-        suffix.push_str(f);
     }
     let node_scheme = if tls { "rediss" } else { "redis" };
     let nodes = if cluster {
@@ -151,52 +143,6 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `url` with the password of its user info (if any) replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let user = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => userinfo.to_string(),
-            };
-            format!("{scheme}://{user}@{hosts}{tail}")
-        }
-        None => url.to_string(),
-    }
-}
-
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = text
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("bad percent-encoding in `{text}`"))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("`{text}` is not utf-8 once decoded"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +158,32 @@ mod tests {
             "redis://:***@127.0.0.1:6380/2?prefix=app%3Ajobs&protocol=resp3"
         );
         assert!(!format!("{t:?}").contains("secret"));
+    }
+
+    #[test]
+    fn schemes_in_any_case() {
+        let t = parse("Rediss+Cluster://:pw@a:1,b:2").unwrap();
+        assert!(t.cluster && t.tls);
+        assert_eq!(t.nodes, ["rediss://:pw@a:1/", "rediss://:pw@b:2/"]);
+        assert_eq!(t.redacted, "Rediss+Cluster://:***@a:1,b:2");
+        assert_eq!(parse("REDIS://h").unwrap().nodes, ["redis://h"]);
+    }
+
+    #[test]
+    fn errors_and_debug_hide_passwords_with_special_characters() {
+        for url in [
+            "redis://u:p/ss@a:1,b:2",
+            "redis+cluster://u:p@/?#%x@a:1/3",
+            "redis://u:p%2Fss@h?prefix=",
+        ] {
+            let err = parse(url).unwrap_err();
+            assert!(
+                !err.contains("p/ss") && !err.contains("p@/") && !err.contains("p%2F"),
+                "{err}"
+            );
+        }
+        let t = parse("redis://u:p/ss?w@h:1/0").unwrap();
+        assert!(!format!("{t:?}").contains("p/ss"), "{t:?}");
     }
 
     #[test]
@@ -271,13 +243,5 @@ mod tests {
         assert!(parse("postgres://a").is_err());
         let err = parse("mysql://u:hunter2@h").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn redaction() {
-        assert_eq!(redact("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(redact("redis://u@h"), "redis://u@h");
-        assert_eq!(redact("redis://h:1"), "redis://h:1");
-        assert_eq!(redact("redis://u:p%40x@h"), "redis://u:***@h");
     }
 }

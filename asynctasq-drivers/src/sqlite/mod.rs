@@ -40,12 +40,12 @@
 mod rows;
 mod schema;
 mod sql;
+mod url;
 mod wake;
 
 use std::cmp::Reverse;
 use std::fmt;
 use std::pin::pin;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,16 +150,6 @@ fn json_err(e: serde_json::Error) -> Error {
     Error::driver(NAME, e)
 }
 
-/// The value of `key` in a URL's query string, if present.
-fn url_param<'a>(url: &'a str, key: &str) -> Option<&'a str> {
-    let (_, query) = url.split_once('?')?;
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-}
-
 /// `queues` without repetitions, in their first order.
 fn unique(queues: &[String]) -> Vec<&str> {
     let mut unique: Vec<&str> = Vec::with_capacity(queues.len());
@@ -186,21 +176,25 @@ impl SqliteDriver {
     /// `sqlite:///abs/path.db`, `sqlite::memory:` (an in-memory database
     /// shared by the pool's connections, gone when the driver is dropped),
     /// with optional `?mode=ro|rw|rwc|memory`, `cache=`, `immutable=`, `vfs=`.
-    /// An explicit `mode` replaces create-if-missing.
+    /// An explicit `mode` replaces create-if-missing. The scheme may be in
+    /// any case (`SQLite://jobs.db`).
+    ///
+    /// A URL with no path (`sqlite://`, `sqlite:`, `sqlite://?mode=rwc`) is
+    /// refused: SQLite would give every pooled connection its own temporary
+    /// database. So is `sqlite::memory:?cache=private`.
     ///
     /// The schema is not created here: call [`migrate`](Driver::migrate)
     /// (the `Client` does unless auto-migrate is off).
     pub async fn connect(url: &str) -> Result<Self> {
-        let mut options = SqliteConnectOptions::from_str(url)
-            .map_err(db_err)?
+        let url::SqliteUrl {
+            options,
+            mode,
+            memory,
+        } = url::parse(url)?;
+        let mode = mode.as_deref();
+        let mut options = options
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
-        let mode = url_param(url, "mode");
-        let path = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
-        let path = path.split_once('?').map_or(path, |(p, _)| p);
-        let memory = mode == Some("memory") || path == ":memory:";
         if mode.is_none() && !memory {
             options = options.create_if_missing(true);
         }
@@ -759,7 +753,7 @@ fn connect_url(url: &str) -> ConnectFuture {
 
 inventory::submit! {
     DriverFactory {
-        schemes: &["sqlite"],
+        schemes: asynctasq_core::url::SQLITE.schemes,
         connect: connect_url,
     }
 }

@@ -62,7 +62,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The parsed command line. [`run`] and [`run_from`] parse and execute it;
 /// build it with [`clap::Parser::try_parse_from`] to check arguments.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "asynctasq",
     version,
@@ -133,7 +133,7 @@ pub enum Command {
 }
 
 /// Arguments of `worker`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct WorkerArgs {
     /// Queues to claim from, comma-separated or repeated
     #[arg(
@@ -186,6 +186,40 @@ pub struct WorkerArgs {
         env = "ASYNCTASQ_DATABASE_URL"
     )]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for Cli {
+    /// Shows the URL without its credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WorkerArgs {
+    /// Shows the models database URL without its credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            queues,
+            concurrency,
+            lease,
+            grace,
+            max_jobs,
+            burst,
+            database_url,
+        } = self;
+        f.debug_struct("WorkerArgs")
+            .field("queues", queues)
+            .field("concurrency", concurrency)
+            .field("lease", lease)
+            .field("grace", grace)
+            .field("max_jobs", max_jobs)
+            .field("burst", burst)
+            .field("database_url", &database_url.as_deref().map(redact_url))
+            .finish()
+    }
 }
 
 /// Arguments of `stats`.
@@ -337,7 +371,7 @@ async fn execute(parsed: Parsed, out: &mut dyn Write) -> anyhow::Result<()> {
     if flag_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
         bail!("--url is empty: pass a backend URL such as sqlite://jobs.db, or leave it out");
     }
-    let backend = Backend::resolve(flag_url);
+    let backend = Backend::resolve(flag_url)?;
     match cli.command {
         Command::Worker(args) => worker::run(&args, &backend, out).await,
         Command::Migrate => admin::migrate(&backend, out).await,
@@ -381,16 +415,19 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    fn resolve(flag_url: Option<String>) -> Self {
+    /// Fails when an `ASYNCTASQ_*` variable that applies cannot be read
+    /// (`ASYNCTASQ_AUTO_MIGRATE=maybe`); with a client configured in code,
+    /// the environment is not read.
+    fn resolve(flag_url: Option<String>) -> anyhow::Result<Self> {
         if let Some(url) = flag_url {
-            let mut config = Config::from_env();
+            let mut config = Config::from_env()?;
             config.url = url;
-            return Backend::Flag(config);
+            return Ok(Backend::Flag(config));
         }
         if let Some(client) = asynctasq_core::try_global() {
-            return Backend::Code(client);
+            return Ok(Backend::Code(client));
         }
-        Backend::Env(Config::from_env())
+        Ok(Backend::Env(Config::from_env()?))
     }
 
     /// The backend for messages, without credentials.
@@ -436,55 +473,20 @@ impl Backend {
     }
 }
 
-/// `url` with any password replaced by `***`: the one in the user-info part
-/// (`postgres://user:***@host/db`) and query parameters that look like secrets
-/// (`?password=***`).
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    // Everything up to the last `@` is user-info, even when a password holds
-    // an unescaped `/` or `?`: better to hide too much than too little.
-    let (userinfo, host_and_path) = match rest.rfind('@') {
-        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
-        None => (None, rest),
-    };
-    let mut redacted = format!("{scheme}://");
-    if let Some(userinfo) = userinfo {
-        match userinfo.split_once(':') {
-            Some((user, _)) => redacted.push_str(&format!("{user}:***@")),
-            None => redacted.push_str(&format!("{userinfo}@")),
-        }
-    }
-    match host_and_path.split_once('?') {
-        None => redacted.push_str(host_and_path),
-        Some((path, query)) => {
-            redacted.push_str(path);
-            redacted.push('?');
-            let params: Vec<String> = query
-                .split('&')
-                .map(|param| match param.split_once('=') {
-                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
-                    _ => param.to_string(),
-                })
-                .collect();
-            redacted.push_str(&params.join("&"));
-        }
-    }
-    redacted
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "token"]
-        .iter()
-        .any(|s| key.contains(s))
-}
+/// The one redactor ([`asynctasq_core::url::redact`]), for the commands.
+pub(crate) use asynctasq_core::url::redact as redact_url;
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error
         .chain()
-        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .filter_map(|e| {
+            // Our errors carry their cause in the message, not as a source.
+            let cause = e
+                .downcast_ref::<asynctasq_core::Error>()
+                .and_then(asynctasq_core::Error::cause)
+                .map(|c| c as &(dyn std::error::Error + 'static));
+            cause.unwrap_or(e).downcast_ref::<std::io::Error>()
+        })
         .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
@@ -518,30 +520,20 @@ mod tests {
     }
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db.internal:5432/jobs"),
-            "postgres://app:***@db.internal:5432/jobs"
-        );
-        assert_eq!(
-            redact_url("redis://:hunter2@localhost:6379/0"),
-            "redis://:***@localhost:6379/0"
-        );
-        assert_eq!(
-            redact_url("postgres://app:p/a?s@s@db/jobs"),
-            "postgres://app:***@db/jobs"
-        );
-        assert_eq!(
-            redact_url("postgres://db/jobs?user=app&password=x&sslmode=require"),
-            "postgres://db/jobs?user=app&password=***&sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://app@db/jobs"),
-            "postgres://app@db/jobs"
-        );
-        assert_eq!(redact_url("sqlite://asynctasq.db"), "sqlite://asynctasq.db");
-        assert_eq!(redact_url("memory://"), "memory://");
-        assert_eq!(redact_url("not a url"), "not a url");
+    fn debug_output_hides_passwords() {
+        let parsed = parse([
+            "asynctasq",
+            "--url",
+            "postgres://app:hunter2@db/jobs",
+            "worker",
+            "--database-url",
+            "postgres://app:hunter3@db/app?password=hunter4",
+        ])
+        .unwrap();
+        let debug = format!("{:?}", parsed.cli);
+        assert!(!debug.contains("hunter"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db/jobs"), "{debug}");
+        assert!(debug.contains("concurrency: 10"), "{debug}");
     }
 
     #[test]

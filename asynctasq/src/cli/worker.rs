@@ -55,6 +55,13 @@ pub(crate) async fn run(
     if let Some(url) = args.database_url.as_deref().filter(|u| !u.is_empty()) {
         let db = asynctasq_drivers::connect_models_database(url)
             .await
+            // sea-orm's messages can quote the URL, password included.
+            .map_err(|e| {
+                anyhow::anyhow!(asynctasq_core::url::redact_in(
+                    &asynctasq_core::error::chain(&e),
+                    url
+                ))
+            })
             .with_context(|| {
                 format!(
                     "cannot connect to the models database {} (--database-url / ASYNCTASQ_DATABASE_URL)",

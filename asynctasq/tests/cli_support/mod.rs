@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use asynctasq::core::envelope::ENVELOPE_VERSION;
@@ -146,5 +147,35 @@ pub async fn in_process(args: &[&str]) -> Output {
             stdout,
             stderr: format!("{e:#}"),
         },
+    }
+}
+
+/// Runs the `asynctasq` binary with a clean environment plus `env`.
+pub async fn binary(args: &[&str], env: &[(&str, &str)]) -> Output {
+    binary_in(Path::new("."), args, env).await
+}
+
+/// Runs the `asynctasq` binary in the directory `dir`, with a clean
+/// environment (no `ASYNCTASQ_*` variable) plus `env`.
+pub async fn binary_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_asynctasq"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ASYNCTASQ_") {
+            command.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().await.expect("the asynctasq binary runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

@@ -113,26 +113,6 @@ async fn an_unknown_scheme_lists_the_known_ones() {
     assert!(!out.stderr.contains("cargo feature"), "{out:#?}");
 }
 
-#[tokio::test]
-async fn a_driver_that_is_not_compiled_in_names_its_feature() {
-    if cfg!(feature = "mysql") {
-        // This build has the driver: its message is tested in asynctasq-core
-        // (`driver::tests`), where no driver is compiled in.
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = stats(dir.path(), "mysql://root@127.0.0.1/test", &[]).await;
-    assert_ne!(out.code, 0, "{out:#?}");
-    assert!(
-        out.stderr
-            .contains("no driver for url scheme `mysql` in this build")
-            && out
-                .stderr
-                .contains("enable the `mysql` cargo feature of `asynctasq`"),
-        "{out:#?}"
-    );
-}
-
 /// Whether `dir/q.db` holds the asynctasq schema, as `stats` reports it
 /// when auto-migration is off: asked with `ASYNCTASQ_AUTO_MIGRATE=0`, so
 /// this look does not create it.

@@ -67,7 +67,7 @@ pub(crate) async fn run(driver: Arc<dyn Driver>, config: Arc<WorkerConfig>, exec
                 .lock()
                 .expect("executing map poisoned")
                 .values()
-                .copied()
+                .map(|job| job.receipt)
                 .collect();
             if !receipts.is_empty()
                 && let Err(e) = driver.extend(&receipts, config.lease).await

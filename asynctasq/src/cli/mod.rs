@@ -36,14 +36,15 @@
 //!
 //! | command | does |
 //! |---|---|
-//! | `worker [--queues a,b] [--concurrency N] [--lease 60s] [--grace 30s] [--max-jobs N] [--burst]` | runs jobs until SIGINT/SIGTERM, then prints what it did |
+//! | `worker [--queues a,b] [--concurrency N] [--lease 60s] [--grace 30s] [--max-jobs N] [--burst] [--database-url URL \| --without-database]` | runs jobs until SIGINT/SIGTERM (a second one stops at once, handing running jobs back), then prints what it did; refuses to start when tasks take sea-orm models and no `--database-url` is given, unless `--without-database` |
 //! | `migrate` | creates or upgrades the schema |
 //! | `stats [--queue q]...` | job counts per queue: ready, scheduled, running, dead, paused |
 //! | `job <id>` | one job: state, attempts, next run, errors |
 //! | `dead list [--queue q] [--limit 50]` | dead jobs, newest failure first |
 //! | `dead retry <id>... \| --all [--queue q]` | moves dead jobs back to ready |
 //! | `dead purge <id>... \| --all [--queue q]` | deletes dead jobs |
-//! | `queue pause\|resume\|purge <name>` | stops or resumes claims; deletes waiting jobs |
+//! | `queue pause [--create] <name>` | stops claims from a queue; an unknown queue only with `--create` |
+//! | `queue resume\|purge <name>` | resumes claims; deletes waiting jobs |
 
 mod admin;
 mod table;
@@ -105,10 +106,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a worker: claim jobs from queues and run this binary's tasks
     ///
-    /// Runs until SIGINT (Ctrl-C) or SIGTERM, then stops claiming, lets running
-    /// jobs finish within --grace and hands the rest back to their queues; prints
-    /// what it did when it stops. Logs go to stderr: set RUST_LOG to change the
-    /// level (default info).
+    /// Runs until SIGINT (Ctrl-C) or SIGTERM, then stops claiming, logs the jobs still
+    /// running, lets them finish within --grace and hands the rest back to their
+    /// queues; a second Ctrl-C or SIGTERM hands them back at once. Prints what it did
+    /// when it stops. Refuses to start when tasks take sea-orm models and no
+    /// --database-url is given (--without-database to start anyway). Logs go to
+    /// stderr: set RUST_LOG to change the level (default info).
     #[command(verbatim_doc_comment)]
     Worker(WorkerArgs),
     /// Create or upgrade the database schema
@@ -164,7 +167,15 @@ pub struct WorkerArgs {
     pub lease: Duration,
 
     /// On shutdown, how long running jobs may take before they are handed back
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    ///
+    /// A second Ctrl-C or SIGTERM hands them back at once. Accepts 30, 30s, 2m, 500ms.
+    #[arg(
+        verbatim_doc_comment,
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
     pub grace: Duration,
 
     /// Stop after this many jobs, once they have finished
@@ -186,6 +197,13 @@ pub struct WorkerArgs {
         env = "ASYNCTASQ_DATABASE_URL"
     )]
     pub database_url: Option<String>,
+
+    /// Start even though tasks take sea-orm models and no --database-url is given
+    ///
+    /// Without it such a worker refuses to start, naming the tasks: their jobs would
+    /// fail, retry and go dead. With it, they do.
+    #[arg(verbatim_doc_comment, long)]
+    pub without_database: bool,
 }
 
 /// Arguments of `stats`.

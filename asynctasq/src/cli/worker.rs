@@ -14,8 +14,15 @@ pub(crate) async fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     init_tracing();
-    // Before connecting: a binary without tasks should not touch the database.
+    // Before connecting: a binary without tasks, or with model-argument tasks
+    // and no models database, should not touch the database.
     let registry = Registry::from_inventory().context("cannot start the worker")?;
+    let has_database = args.database_url.as_deref().is_some_and(|u| !u.is_empty());
+    if !has_database && !args.without_database {
+        registry
+            .require_models_database()
+            .context("cannot start the worker")?;
+    }
     let tasks = registry.names();
     let client = backend.client().await?;
 
@@ -32,6 +39,7 @@ pub(crate) async fn run(
         grace: args.grace,
         max_jobs: args.max_jobs,
         burst: args.burst,
+        without_database: args.without_database,
         ..WorkerConfig::default()
     };
     let target = match backend {

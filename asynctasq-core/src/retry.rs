@@ -33,7 +33,10 @@ pub struct RetryPolicy {
     pub delay_ms: u64,
     /// The longest delay, in milliseconds.
     pub max_delay_ms: u64,
-    /// Whether a random ±25 % is applied, so that failing jobs do not retry in lockstep.
+    /// Whether the delay is randomized, so that failing jobs do not retry in
+    /// lockstep: it becomes a random value between 75 % and 125 % of the
+    /// (capped) delay, never above `max_delay_ms`. A delay at the cap thus
+    /// lands between 75 % and 100 % of the cap.
     pub jitter: bool,
 }
 
@@ -79,19 +82,25 @@ impl RetryPolicy {
         self
     }
 
-    /// The delay after attempt number `attempt` (1-based) failed.
+    /// The delay after attempt number `attempt` (1-based) failed: the
+    /// backoff capped at `max_delay_ms`, then jittered (see
+    /// [`jitter`](Self::jitter)). Never above `max_delay_ms`.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let base = self.delay_ms as f64;
         let raw = match self.backoff {
             Backoff::Fixed => base,
             Backoff::Exponential => base * 2f64.powi(attempt.saturating_sub(1).min(62) as i32),
         };
-        let jittered = if self.jitter {
-            raw * rand::random_range(0.75..=1.25)
+        let max = self.max_delay_ms as f64;
+        let capped = raw.min(max);
+        // Jitter after the cap, so that jobs at the cap spread out below it
+        // instead of all retrying at exactly the cap.
+        let delay = if self.jitter && capped > 0.0 {
+            rand::random_range(capped * 0.75..=(capped * 1.25).min(max))
         } else {
-            raw
+            capped
         };
-        Duration::from_millis(jittered.min(self.max_delay_ms as f64).max(0.0) as u64)
+        Duration::from_millis(delay.max(0.0) as u64)
     }
 }
 
@@ -126,6 +135,32 @@ mod tests {
         for _ in 0..1000 {
             let d = p.delay_after(1).as_millis();
             assert!((3000..=5000).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn jitter_applies_after_the_cap_and_never_exceeds_it() {
+        // Attempt 20 of a 1 s exponential is far past a 10 s cap.
+        let p = RetryPolicy::exponential(Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(10));
+        let delays: Vec<u128> = (0..1000).map(|_| p.delay_after(20).as_millis()).collect();
+        assert!(
+            delays.iter().all(|d| (7500..=10_000).contains(d)),
+            "{delays:?}"
+        );
+        let (lo, hi) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+        assert!(
+            *lo < 8000 && *hi > 9500,
+            "capped delays are not spread out: {lo}..{hi}"
+        );
+        let at_cap = delays.iter().filter(|d| **d == 10_000).count();
+        assert!(at_cap < 50, "{at_cap} of 1000 retries at exactly the cap");
+        // Just below the cap, the upper jitter is cut at the cap.
+        let near =
+            RetryPolicy::fixed(Duration::from_secs(9)).with_max_delay(Duration::from_secs(10));
+        for _ in 0..1000 {
+            let d = near.delay_after(1).as_millis();
+            assert!((6750..=10_000).contains(&d), "{d}");
         }
     }
 }

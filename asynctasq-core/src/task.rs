@@ -109,6 +109,11 @@ pub struct TaskRegistration {
     pub location: &'static str,
     /// Decodes the arguments and runs the function.
     pub handler: fn(JobContext) -> HandlerFuture,
+    /// The parameters whose codec fetches sea-orm models (a model,
+    /// `Option<Model>`, `Vec<Model>`), in declaration order: the worker's
+    /// models database is needed to run this task. `#[task]` derives it from
+    /// the codec each argument uses; `Vec::new` for none.
+    pub model_arguments: fn() -> Vec<&'static str>,
 }
 
 inventory::collect!(TaskRegistration);
@@ -250,6 +255,60 @@ impl Registry {
         names.sort_unstable();
         names
     }
+
+    /// Fails when tasks take sea-orm models, naming them (at most ten) and
+    /// how to give the worker its models database. A worker that has none
+    /// calls it before starting, unless told to start without one
+    /// ([`WorkerConfig::without_database`](crate::WorkerConfig::without_database)):
+    /// otherwise every such job would fail, retry and go dead.
+    pub fn require_models_database(&self) -> Result<()> {
+        const SHOWN: usize = 10;
+        let tasks = self.tasks_taking_models();
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let mut named: Vec<String> = tasks
+            .iter()
+            .take(SHOWN)
+            .map(|(task, arguments)| {
+                let arguments: Vec<String> = arguments.iter().map(|a| format!("`{a}`")).collect();
+                let noun = if arguments.len() == 1 {
+                    "argument"
+                } else {
+                    "arguments"
+                };
+                format!("`{task}` ({noun} {})", arguments.join(", "))
+            })
+            .collect();
+        if tasks.len() > SHOWN {
+            named.push(format!("and {} more", tasks.len() - SHOWN));
+        }
+        let (subject, verb) = if tasks.len() == 1 {
+            ("task", "takes")
+        } else {
+            ("tasks", "take")
+        };
+        Err(Error::Config(format!(
+            "{subject} {} {verb} sea-orm models, which the worker fetches from its models \
+             database, but it has none: pass --database-url or set ASYNCTASQ_DATABASE_URL \
+             (command line), or call Worker::database(db) (code). To start without it \
+             anyway (those jobs then fail, retry and go dead), pass --without-database \
+             (command line) or set WorkerConfig::without_database (code)",
+            named.join(", ")
+        )))
+    }
+
+    /// The tasks that take sea-orm models, sorted by name, each with its
+    /// model parameters: they need the worker's models database.
+    pub fn tasks_taking_models(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        self.names()
+            .into_iter()
+            .filter_map(|name| {
+                let arguments = (self.tasks[name].model_arguments)();
+                (!arguments.is_empty()).then_some((name, arguments))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -289,11 +348,13 @@ mod tests {
         name: "send_email",
         location: "src/mail.rs:10",
         handler: nothing,
+        model_arguments: Vec::new,
     };
     static SECOND: TaskRegistration = TaskRegistration {
         name: "send_email",
         location: "src/legacy.rs:42",
         handler: nothing,
+        model_arguments: Vec::new,
     };
 
     #[test]
@@ -309,6 +370,47 @@ mod tests {
             error.contains("src/mail.rs:10") && error.contains("src/legacy.rs:42"),
             "{error}"
         );
+    }
+
+    fn models() -> Vec<&'static str> {
+        vec!["user", "orders"]
+    }
+
+    static WITH_MODELS: TaskRegistration = TaskRegistration {
+        name: "welcome",
+        location: "src/mail.rs:20",
+        handler: nothing,
+        model_arguments: models,
+    };
+
+    #[test]
+    fn tasks_taking_models_require_a_database() {
+        let plain = Registry::from_registrations([&FIRST]).unwrap();
+        assert!(plain.tasks_taking_models().is_empty());
+        plain.require_models_database().unwrap();
+
+        let registry = Registry::from_registrations([&FIRST, &WITH_MODELS]).unwrap();
+        assert_eq!(
+            registry.tasks_taking_models(),
+            vec![("welcome", vec!["user", "orders"])]
+        );
+        let error = registry.require_models_database().unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "invalid configuration: task `welcome` (arguments `user`, `orders`) takes \
+                 sea-orm models, which the worker fetches from its models database, but it has none"
+            ),
+            "{error}"
+        );
+        for hint in [
+            "--database-url",
+            "ASYNCTASQ_DATABASE_URL",
+            "Worker::database(db)",
+            "--without-database",
+        ] {
+            assert!(error.contains(hint), "{hint} missing: {error}");
+        }
+        assert!(!error.contains("send_email"), "{error}");
     }
 
     #[test]

@@ -282,6 +282,7 @@ static OUTAGE_TASK: TaskRegistration = TaskRegistration {
     name: "outage.job",
     location: concat!(file!(), ":", line!()),
     handler: outage_job,
+    model_arguments: Vec::new,
 };
 
 fn outage_job(ctx: JobContext) -> HandlerFuture {

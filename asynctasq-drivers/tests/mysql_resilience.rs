@@ -306,6 +306,7 @@ static CHAOS_TASK: TaskRegistration = TaskRegistration {
     name: "mysql.chaos",
     location: concat!(file!(), ":", line!()),
     handler: chaos_job,
+    model_arguments: Vec::new,
 };
 
 /// Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two

@@ -96,3 +96,56 @@ async fn driver() -> Arc<dyn Driver> {
 }
 
 asynctasq_core::conformance_tests!(driver);
+
+/// Records the messages of events logged under `target` on this thread.
+struct Notices {
+    target: &'static str,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{value:?} "));
+            }
+        }
+        if event.metadata().target() == self.target {
+            let mut text = String::new();
+            event.record(&mut Message(&mut text));
+            self.seen.lock().unwrap().push(text);
+        }
+    }
+}
+
+/// sqlx logs the server's NOTICEs (`trigger … does not exist, skipping`
+/// from `DROP … IF EXISTS`) at INFO under `sqlx::postgres::notice`: a first
+/// migration on a fresh schema must log none of them.
+#[tokio::test]
+async fn a_first_migration_logs_no_notice() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Notices {
+        target: "sqlx::postgres::notice",
+        seen: seen.clone(),
+    });
+    let schema = fresh_schema().await;
+    let url = format!(
+        "{}/asynctasq_test?max_connections=2&options[search_path]={schema}",
+        server()
+    );
+    // A current-thread runtime: every connection task logs on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let driver = PgDriver::connect(&url).await.expect("connect");
+    driver.migrate().await.expect("migrate");
+    // The probe: the same subscriber does see a notice outside the migration.
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    sqlx::raw_sql("DROP TABLE IF EXISTS asynctasq_no_such_table")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "expected only the probe's notice: {seen:?}");
+    assert!(seen[0].contains("does not exist, skipping"), "{seen:?}");
+}

@@ -442,6 +442,7 @@ static CHAOS_TASK: TaskRegistration = TaskRegistration {
     name: "pg.chaos",
     location: concat!(file!(), ":", line!()),
     handler: chaos_job,
+    model_arguments: Vec::new,
 };
 
 /// Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
@@ -642,6 +643,7 @@ static RESTART_TASK: TaskRegistration = TaskRegistration {
     name: "pg.restart",
     location: concat!(file!(), ":", line!()),
     handler: restart_job,
+    model_arguments: Vec::new,
 };
 
 fn restart_job(ctx: JobContext) -> HandlerFuture {

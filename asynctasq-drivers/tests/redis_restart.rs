@@ -24,6 +24,7 @@ static RECORD: TaskRegistration = TaskRegistration {
     name: "restart.record",
     location: concat!(file!(), ":", line!()),
     handler: record,
+    model_arguments: Vec::new,
 };
 
 fn record(ctx: JobContext) -> HandlerFuture {

@@ -184,12 +184,25 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
         }
     };
 
-    // Each argument's codec, built where its type is checked.
-    let codecs: Vec<Codec> = args.iter().map(codec).collect();
+    // Each argument's codec, chosen once, where its type is checked.
+    let codecs: Vec<Codec> = args.iter().enumerate().map(codec).collect();
+    let codec_fns = codecs.iter().map(|c| &c.function);
     let encodes = args.iter().zip(&codecs).map(|(a, c)| {
-        let (key, field, marker, span) = (&a.key, &a.ident, &c.marker, c.span);
-        quote_spanned!(span=> #marker.encode(#key, &self.#field))
+        let (key, field, name) = (&a.key, &a.ident, &c.name);
+        quote!((#name().encode)(#key, &self.#field))
     });
+    let model_checks = args.iter().zip(&codecs).map(|(a, c)| {
+        let (key, name) = (&a.key, &c.name);
+        quote!(if #name().fetches_model { names.push(#key); })
+    });
+    let model_arguments = quote! {
+        fn __asynctasq_model_arguments() -> ::std::vec::Vec<&'static str> {
+            #[allow(unused_mut)]
+            let mut names = ::std::vec::Vec::new();
+            #( #model_checks )*
+            names
+        }
+    };
     let task_options = task_options(options);
     let task_impl = quote! {
         impl #p::Task for #ident {
@@ -237,6 +250,10 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
                 ModelArg as _, OptionModelArg as _, SerdeArg as _, VecModelArg as _,
             };
 
+            #( #codec_fns )*
+
+            #model_arguments
+
             impl #ident {
                 #run
 
@@ -254,32 +271,42 @@ fn generate(function: &ItemFn, options: &TaskOptions, args: &[TaskArg]) -> Token
                     name: #task_name,
                     location: #location,
                     handler: __asynctasq_handler,
+                    model_arguments: __asynctasq_model_arguments,
                 }
             }
         };
     }
 }
 
-/// `(&&::asynctasq::__private::Arg::<T>::new())`, spanned at the argument's
-/// type: method calls on it resolve, by autoref specialization, to the model
-/// reference codecs for sea-orm models (and `Option`/`Vec` of them) or to the
-/// serde codec for anything else. A type that is neither is reported there.
-fn codec(arg: &TaskArg) -> Codec {
+/// The function that returns one argument's codec:
+/// `(&&::asynctasq::__private::Arg::<T>::new()).codec()`, spanned at the
+/// argument's type. The call resolves, by autoref specialization, to the
+/// model reference codecs for sea-orm models (and `Option`/`Vec` of them) or
+/// to the serde codec for anything else; a type that is neither is reported
+/// there, once. Encoding, decoding and the worker's models-database check
+/// all use this one choice.
+fn codec((index, arg): (usize, &TaskArg)) -> Codec {
+    let p = quote!(::asynctasq::__private);
     let ty = &arg.ty;
     let (first, last) = first_last(ty.to_token_stream(), ty.span());
     let open = quote_spanned!(first=> &&::asynctasq::__private::Arg::<);
     let close = quote_spanned!(last=> >::new());
+    let call = quote_spanned!(first=> .codec());
+    let name = quote::format_ident!("__asynctasq_codec{index}");
     Codec {
-        marker: quote!((#open #ty #close)),
-        span: first,
+        function: quote! {
+            fn #name() -> #p::Codec<#ty> {
+                (#open #ty #close) #call
+            }
+        },
+        name,
     }
 }
 
-/// The codec marker of one argument, and the span its method calls carry so
-/// that an unsupported type is reported at the argument.
+/// The function returning one argument's codec, and its name.
 struct Codec {
-    marker: TokenStream,
-    span: Span,
+    function: TokenStream,
+    name: syn::Ident,
 }
 
 /// The first and last spans of some tokens: a generated expression that
@@ -339,8 +366,8 @@ fn handler(
         .map(|i| quote::format_ident!("__asynctasq_arg{i}"))
         .collect();
     let decodes = args.iter().zip(codecs).map(|(a, c)| {
-        let (key, marker, span) = (&a.key, &c.marker, c.span);
-        quote_spanned!(span=> #marker.decode(&#ctx, #key))
+        let (key, name) = (&a.key, &c.name);
+        quote!((#name().decode)(&#ctx, #key))
     });
     // Every argument is decoded concurrently: model arguments are fetched
     // from the database in parallel.

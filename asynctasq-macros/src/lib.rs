@@ -99,11 +99,18 @@ use proc_macro::TokenStream;
 ///         async fn send_welcome_email(to: String, name: String) -> Result<(), MailError> { .. }
 ///     }
 ///     impl Task for send_welcome_email { const NAME = "send_welcome_email"; fn options() ..; fn encode_args() .. }
+///     // each argument's codec, chosen once by autoref (a model reference or serde)
+///     fn __asynctasq_codec0() -> Codec<String> { (&&Arg::<String>::new()).codec() }
+///     fn __asynctasq_codec1() -> Codec<String> { (&&Arg::<String>::new()).codec() }
+///     // the arguments whose codec fetches sea-orm models (none here)
+///     fn __asynctasq_model_arguments() -> Vec<&'static str> { .. }
 ///     fn __asynctasq_handler(ctx: JobContext) -> HandlerFuture {
 ///         // decode `to` and `name` from ctx.args (a failure is permanent),
 ///         // run the body, map its result with IntoTaskResult
 ///     }
-///     inventory::submit! { TaskRegistration { name, location: "file:line", handler } }
+///     inventory::submit! {
+///         TaskRegistration { name, location: "file:line", handler, model_arguments }
+///     }
 /// };
 /// ```
 ///

@@ -67,7 +67,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use asynctasq_core::args::{
-        Arg, ArgError, ModelArg, OptionModelArg, SerdeArg, VecModelArg, args_map,
+        Arg, ArgError, Codec, ModelArg, OptionModelArg, SerdeArg, VecModelArg, args_map,
     };
     pub use asynctasq_core::retry::{Backoff, RetryPolicy};
     pub use asynctasq_core::task::{

@@ -137,7 +137,7 @@ async fn bad_and_unknown_job_ids_are_explained() {
 
     let unknown = JobId::new().to_string();
     let out = db.cli(&["job", &unknown]).await;
-    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.code, 2, "{out:#?}");
     assert!(
         out.stderr.contains(&format!("no job with id {unknown}")),
         "{out:#?}"
@@ -184,7 +184,7 @@ async fn dead_letter_list_retry_and_purge() {
 
     // an id that is not dead is named, the command fails.
     let out = db.cli(&["dead", "retry", &ids[0].to_string()]).await;
-    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.code, 2, "{out:#?}");
     assert!(
         out.stdout
             .contains(&format!("skipped {}: it is ready, not dead", ids[0])),
@@ -196,7 +196,7 @@ async fn dead_letter_list_retry_and_purge() {
     // purge one id: gone.
     let out = db.cli(&["dead", "purge", &ids[1].to_string()]).await.ok();
     assert_eq!(out, "purged 1 job\n");
-    assert_eq!(db.cli(&["job", &ids[1].to_string()]).await.code, 1);
+    assert_eq!(db.cli(&["job", &ids[1].to_string()]).await.code, 2);
 
     // retry --all of one queue.
     let out = db
@@ -258,6 +258,99 @@ async fn queue_pause_resume_and_purge() {
         out == "no jobs in queue `emails`\n" || stats_table(&out)["emails"]["READY"] == "0",
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn pausing_an_unknown_queue_needs_create() {
+    let db = Db::new().await;
+    db.enqueue("app::send_email", "emails", Duration::ZERO)
+        .await;
+    db.enqueue("app::report", "default", Duration::ZERO).await;
+
+    let out = db.cli(&["queue", "pause", "emials"]).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert_eq!(
+        out.stderr,
+        "error: no queue named `emials`: it holds no jobs and was never paused \
+         (known queues: `default`, `emails`). To pause it before its first job, \
+         pass --create: `queue pause --create emials`\n",
+        "{out:#?}"
+    );
+    let out = db.cli(&["stats"]).await.ok();
+    assert!(!out.contains("emials"), "the typo created a queue:\n{out}");
+
+    // A queue before its first job: with --create.
+    let out = db
+        .cli(&["queue", "pause", "--create", "reports"])
+        .await
+        .ok();
+    assert!(out.starts_with("paused queue `reports`"), "{out}");
+    let stats = stats_table(&db.cli(&["stats"]).await.ok());
+    assert_eq!(cell(&stats, "reports", "PAUSED"), "yes");
+    // Once paused, it is known: pausing it again needs no flag.
+    db.cli(&["queue", "resume", "reports"]).await.ok();
+    db.cli(&["queue", "pause", "reports"]).await.ok();
+
+    let empty = Db::new().await;
+    let out = empty.cli(&["queue", "pause", "emails"]).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stderr.contains("(there are no queues yet)"), "{out:#?}");
+}
+
+#[tokio::test]
+async fn dead_retry_says_what_is_known_of_a_missing_id() {
+    let db = Db::new().await;
+    let dead = db.bury("emails", 1).await[0];
+    db.cli(&["dead", "purge", &dead.to_string()]).await.ok();
+    let out = db.cli(&["dead", "retry", &dead.to_string()]).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert_eq!(
+        out.stdout,
+        format!(
+            "skipped {dead}: it is not in this backend's database: it completed and was \
+             deleted (or pruned after its retention), it was purged, or it is a job of \
+             another backend\nrequeued 0 jobs\n"
+        ),
+        "{out:#?}"
+    );
+    let ready = db.enqueue("app::report", "emails", Duration::ZERO).await;
+    let out = db.cli(&["dead", "retry", &ready.to_string()]).await;
+    assert!(
+        out.stdout
+            .starts_with(&format!("skipped {ready}: it is ready, not dead\n")),
+        "{out:#?}"
+    );
+}
+
+/// `RUST_BACKTRACE=1` is common in development: a user error still prints
+/// one message and exits with 2, without a backtrace.
+#[tokio::test]
+async fn user_errors_print_no_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_in(&dir);
+    let unknown = JobId::new();
+    let env = [("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")];
+    let out = binary(&["--url", &url, "job", &unknown.to_string()], &env).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: no job with id {unknown}: it is not in this backend's database: it \
+             completed and was deleted (or pruned after its retention), it was purged, or \
+             it is a job of another backend\n"
+        ),
+        "{out:#?}"
+    );
+    // An error with a cause: the chain, once, on one line.
+    let out = binary(&["--url", "nosuch://x", "stats"], &env).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .starts_with("error: cannot connect to nosuch://x"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("backtrace"), "{out:#?}");
 }
 
 #[tokio::test]

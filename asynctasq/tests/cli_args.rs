@@ -228,7 +228,7 @@ fn usage_errors_exit_with_2() {
 #[test]
 fn connection_errors_say_what_to_do_and_hide_passwords() {
     let (code, _, err) = binary(&["--url", "nosuch://admin:hunter2@db.internal/jobs", "stats"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("cannot connect to nosuch://admin:***@db.internal/jobs"),
         "{err}"
@@ -269,7 +269,7 @@ async fn run_from_writes_help_to_the_given_output() {
 #[test]
 fn an_empty_url_flag_is_refused_and_an_empty_variable_ignored() {
     let (code, _, err) = binary(&["--url", "", "stats"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("--url is empty"), "{err}");
 
     let out = Process::new(env!("CARGO_BIN_EXE_asynctasq"))

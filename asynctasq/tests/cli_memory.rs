@@ -106,7 +106,7 @@ async fn job_shows_state_attempts_and_errors() {
 
     let unknown = asynctasq::JobId::new();
     let out = cli(&["job", &unknown.to_string()]).await;
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr.starts_with(&format!("no job with id {unknown}")),
         "{out:#?}"
@@ -142,7 +142,7 @@ async fn dead_letter_round_trip() {
     let out = cli(&["dead", "retry", &ids[0].to_string()]).await.ok();
     assert_eq!(out, "requeued 1 job\n");
     let out = cli(&["dead", "retry", &ids[0].to_string(), &ids[2].to_string()]).await;
-    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.code, 2, "{out:#?}");
     assert_eq!(
         out.stdout,
         format!(
@@ -157,7 +157,7 @@ async fn dead_letter_round_trip() {
 
     let out = cli(&["dead", "purge", &ids[1].to_string()]).await.ok();
     assert_eq!(out, "purged 1 job\n");
-    assert_eq!(cli(&["job", &ids[1].to_string()]).await.code, 1);
+    assert_eq!(cli(&["job", &ids[1].to_string()]).await.code, 2);
 
     let out = cli(&["dead", "retry", "--all", "--queue", q]).await.ok();
     assert_eq!(out, "requeued 2 jobs from queue `m-dead`\n");

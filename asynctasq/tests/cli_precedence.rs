@@ -44,7 +44,7 @@ async fn code_beats_the_environment_and_the_flag_beats_both() {
     );
     // Without `init`, the environment's URL is used.
     let out = in_process(&["stats"]).await;
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr.starts_with(
             "cannot connect to nosuch://from-env (check the ASYNCTASQ_URL environment variable, \

@@ -27,6 +27,11 @@ async fn setup() -> (tempfile::TempDir, DatabaseConnection, Client) {
     (dir, db, Client::new(Arc::new(driver)))
 }
 
+#[test]
+fn registry_knows_which_tasks_take_models() {
+    orm::registry_knows_which_tasks_take_models();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_kind_round_trips_fresh() {
     let (_dir, db, client) = setup().await;

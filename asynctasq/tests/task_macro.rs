@@ -360,8 +360,10 @@ async fn malformed_arguments_fail_permanently() {
     let older = rmpv::Value::Map(vec![
         (
             "customer".into(),
-            asynctasq::core::args::SerdeArg::encode(
+            (asynctasq::core::args::SerdeArg::codec(
                 &asynctasq::core::args::Arg::<Customer>::new(),
+            )
+            .encode)(
                 "customer",
                 &Customer {
                     email: "old@x.io".into(),

@@ -1,11 +1,11 @@
 //! Argument encoding: how each parameter of a task travels and comes back.
 //!
-//! The code `#[task]` generates encodes and decodes every argument through
-//! the marker [`Arg<T>`], with *autoref specialization*: the method call
-//! `(&&Arg::<T>::new()).encode(..)` resolves at compile time to the first
-//! codec whose bounds hold, in this order (the model codecs are implemented
-//! on `&Arg<T>`, so their `&self` is `&&Arg<T>` and they are tried before
-//! the serde codec, implemented on `Arg<T>`):
+//! The code `#[task]` generates picks every argument's [`Codec`] once,
+//! through the marker [`Arg<T>`], with *autoref specialization*: the method
+//! call `(&&Arg::<T>::new()).codec()` resolves at compile time to the first
+//! codec trait whose bounds hold, in this order (the model codecs are
+//! implemented on `&Arg<T>`, so their `&self` is `&&Arg<T>` and they are
+//! tried before the serde codec, implemented on `Arg<T>`):
 //!
 //! - [`ModelArg`] when `T` is a sea-orm model: the model travels as a
 //!   reference `{orm, class, pk}` and the worker re-fetches it;
@@ -14,9 +14,11 @@
 //! - [`SerdeArg`] for any other `Serialize + DeserializeOwned` value, which
 //!   travels as itself.
 //!
-//! Nothing is resolved from a string in the payload: the handler's own
-//! parameter types decide which entity is fetched, and the `class` on the
-//! wire is only checked against it.
+//! The chosen codec encodes, decodes, and says whether decoding fetches
+//! from the worker's models database ([`Codec::fetches_model`]), so the
+//! worker can refuse to start without one. Nothing is resolved from a string
+//! in the payload: the handler's own parameter types decide which entity is
+//! fetched, and the `class` on the wire is only checked against it.
 
 mod model;
 
@@ -117,23 +119,48 @@ impl ArgError {
     }
 }
 
-/// Encodes and decodes any `Serialize + DeserializeOwned` value as itself.
+/// How one argument travels: chosen once per argument by the codec traits
+/// (see the [module docs](self)).
+pub struct Codec<T> {
+    /// Encodes the value (parameter name, value) as it travels.
+    pub encode: fn(&'static str, &T) -> Result<rmpv::Value>,
+    /// Decodes it back from a job's arguments (and fetches it, for models).
+    pub decode: for<'a> fn(&'a JobContext, &'static str) -> ArgFuture<'a, T>,
+    /// Whether decoding fetches rows from the worker's models database
+    /// (a sea-orm model, `Option` or `Vec` of models).
+    pub fetches_model: bool,
+}
+
+impl<T> std::fmt::Debug for Codec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("fetches_model", &self.fetches_model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The codec of any `Serialize + DeserializeOwned` value: it travels as itself.
 pub trait SerdeArg<T> {
-    /// The value as it travels.
-    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
-    /// The value back from the job's argument map.
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+    /// The codec.
+    fn codec(&self) -> Codec<T>;
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> SerdeArg<T> for Arg<T> {
-    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value> {
-        encode_value(name, value)
+    fn codec(&self) -> Codec<T> {
+        Codec {
+            encode: encode_value::<T>,
+            decode: decode_serde::<T>,
+            fetches_model: false,
+        }
     }
+}
 
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T> {
-        let decoded = decode_value(&ctx.args, name);
-        Box::pin(async move { decoded })
-    }
+fn decode_serde<'a, T: DeserializeOwned + Send + 'static>(
+    ctx: &'a JobContext,
+    name: &'static str,
+) -> ArgFuture<'a, T> {
+    let decoded = decode_value(&ctx.args, name);
+    Box::pin(async move { decoded })
 }
 
 /// Encodes a value with named msgpack (structs as maps).
@@ -199,6 +226,20 @@ mod tests {
         }
     }
 
+    fn encode<T: Serialize + DeserializeOwned + Send + 'static>(
+        name: &'static str,
+        value: &T,
+    ) -> rmpv::Value {
+        (Arg::<T>::new().codec().encode)(name, value).unwrap()
+    }
+
+    async fn decode<T: Serialize + DeserializeOwned + Send + 'static>(
+        ctx: &JobContext,
+        name: &'static str,
+    ) -> Result<T, ArgError> {
+        (Arg::<T>::new().codec().decode)(ctx, name).await
+    }
+
     #[tokio::test]
     async fn serde_args_round_trip_and_report_bad_input() {
         #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
@@ -211,24 +252,21 @@ mod tests {
             age: 36,
         };
         let map = args_map(vec![
-            ("user", Arg::<User>::new().encode("user", &user).unwrap()),
-            ("n", Arg::<u64>::new().encode("n", &7).unwrap()),
+            ("user", encode::<User>("user", &user)),
+            ("n", encode::<u64>("n", &7)),
         ]);
         let ctx = ctx(map);
-        assert_eq!(Arg::<User>::new().decode(&ctx, "user").await.unwrap(), user);
-        assert_eq!(Arg::<u64>::new().decode(&ctx, "n").await.unwrap(), 7);
-        let later = Arg::<Option<String>>::new().decode(&ctx, "later").await;
+        assert_eq!(decode::<User>(&ctx, "user").await.unwrap(), user);
+        assert_eq!(decode::<u64>(&ctx, "n").await.unwrap(), 7);
+        let later = decode::<Option<String>>(&ctx, "later").await;
         assert_eq!(later.unwrap(), None);
-        let missing = Arg::<String>::new()
-            .decode(&ctx, "later")
-            .await
-            .unwrap_err();
+        let missing = decode::<String>(&ctx, "later").await.unwrap_err();
         assert_eq!(
             missing.to_string(),
             "argument `later` cannot be decoded: missing from the payload"
         );
         assert!(missing.into_failure().permanent);
-        let wrong = Arg::<User>::new().decode(&ctx, "n").await.unwrap_err();
+        let wrong = decode::<User>(&ctx, "n").await.unwrap_err();
         assert!(
             wrong
                 .to_string()
@@ -236,6 +274,7 @@ mod tests {
             "{wrong}"
         );
         let not_a_map = self::ctx(rmpv::Value::from(3));
-        assert!(Arg::<u8>::new().decode(&not_a_map, "n").await.is_err());
+        assert!(decode::<u8>(&not_a_map, "n").await.is_err());
+        assert!(!Arg::<User>::new().codec().fetches_model);
     }
 }

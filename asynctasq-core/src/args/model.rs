@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Arg, ArgError, ArgFuture, decode_value, encode_value};
+use super::{Arg, ArgError, ArgFuture, Codec, decode_value, encode_value};
 use crate::error::Result;
 use crate::task::JobContext;
 
@@ -156,12 +156,11 @@ where
     })
 }
 
-/// Encodes and decodes a sea-orm model as a reference `{orm, class, pk}`.
+/// The codec of a sea-orm model: it travels as a reference
+/// `{orm, class, pk}` and is fetched fresh by primary key.
 pub trait ModelArg<T> {
-    /// The reference that travels.
-    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
-    /// The row, fetched fresh by primary key.
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+    /// The codec.
+    fn codec(&self) -> Codec<T>;
 }
 
 impl<M> ModelArg<M> for &Arg<M>
@@ -169,30 +168,44 @@ where
     M: FetchableModel,
     PkOf<M::E>: Serialize + DeserializeOwned + Clone + Debug + Sync,
 {
-    fn encode(&self, name: &'static str, model: &M) -> Result<rmpv::Value> {
-        let reference = Reference {
-            orm: ORM.to_string(),
-            class: entity_class::<M::E>(),
-            pk: pk_of(model),
-        };
-        encode_value(name, &reference)
-    }
-
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, M> {
-        Box::pin(async move {
-            let r: Reference<PkOf<M::E>> = decode_value(&ctx.args, name)?;
-            check_class::<M::E>(name, &r.orm, &r.class)?;
-            fetch_one::<M>(database(ctx, name)?, name, r.pk).await
-        })
+    fn codec(&self) -> Codec<M> {
+        Codec {
+            encode: encode_one::<M>,
+            decode: decode_one::<M>,
+            fetches_model: true,
+        }
     }
 }
 
-/// Encodes and decodes an `Option` of a sea-orm model (`None` travels as nil).
+fn encode_one<M>(name: &'static str, model: &M) -> Result<rmpv::Value>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Serialize,
+{
+    let reference = Reference {
+        orm: ORM.to_string(),
+        class: entity_class::<M::E>(),
+        pk: pk_of(model),
+    };
+    encode_value(name, &reference)
+}
+
+fn decode_one<'a, M>(ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, M>
+where
+    M: FetchableModel,
+    PkOf<M::E>: DeserializeOwned + Clone + Debug + Sync,
+{
+    Box::pin(async move {
+        let r: Reference<PkOf<M::E>> = decode_value(&ctx.args, name)?;
+        check_class::<M::E>(name, &r.orm, &r.class)?;
+        fetch_one::<M>(database(ctx, name)?, name, r.pk).await
+    })
+}
+
+/// The codec of an `Option` of a sea-orm model (`None` travels as nil).
 pub trait OptionModelArg<T> {
-    /// The reference (or nil) that travels.
-    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
-    /// The row, fetched fresh, or `None`.
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+    /// The codec.
+    fn codec(&self) -> Codec<T>;
 }
 
 impl<M> OptionModelArg<Option<M>> for &Arg<Option<M>>
@@ -200,32 +213,46 @@ where
     M: FetchableModel,
     PkOf<M::E>: Serialize + DeserializeOwned + Clone + Debug + Sync,
 {
-    fn encode(&self, name: &'static str, value: &Option<M>) -> Result<rmpv::Value> {
-        match value {
-            None => Ok(rmpv::Value::Nil),
-            Some(model) => ModelArg::encode(&&Arg::<M>::new(), name, model),
+    fn codec(&self) -> Codec<Option<M>> {
+        Codec {
+            encode: encode_option::<M>,
+            decode: decode_option::<M>,
+            fetches_model: true,
         }
-    }
-
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, Option<M>> {
-        Box::pin(async move {
-            let r: Option<Reference<PkOf<M::E>>> = decode_value(&ctx.args, name)?;
-            let Some(r) = r else { return Ok(None) };
-            check_class::<M::E>(name, &r.orm, &r.class)?;
-            fetch_one::<M>(database(ctx, name)?, name, r.pk)
-                .await
-                .map(Some)
-        })
     }
 }
 
-/// Encodes and decodes a `Vec` of sea-orm models: the keys travel, and the
-/// rows come back with one `IN` query (per 500 keys), in the original order.
+fn encode_option<M>(name: &'static str, value: &Option<M>) -> Result<rmpv::Value>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Serialize,
+{
+    match value {
+        None => Ok(rmpv::Value::Nil),
+        Some(model) => encode_one(name, model),
+    }
+}
+
+fn decode_option<'a, M>(ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, Option<M>>
+where
+    M: FetchableModel,
+    PkOf<M::E>: DeserializeOwned + Clone + Debug + Sync,
+{
+    Box::pin(async move {
+        let r: Option<Reference<PkOf<M::E>>> = decode_value(&ctx.args, name)?;
+        let Some(r) = r else { return Ok(None) };
+        check_class::<M::E>(name, &r.orm, &r.class)?;
+        fetch_one::<M>(database(ctx, name)?, name, r.pk)
+            .await
+            .map(Some)
+    })
+}
+
+/// The codec of a `Vec` of sea-orm models: the keys travel, and the rows
+/// come back with one `IN` query (per 500 keys), in the original order.
 pub trait VecModelArg<T> {
-    /// The references that travel.
-    fn encode(&self, name: &'static str, value: &T) -> Result<rmpv::Value>;
-    /// The rows, fetched fresh, in order.
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, T>;
+    /// The codec.
+    fn codec(&self) -> Codec<T>;
 }
 
 impl<M> VecModelArg<Vec<M>> for &Arg<Vec<M>>
@@ -233,53 +260,71 @@ where
     M: FetchableModel,
     PkOf<M::E>: Serialize + DeserializeOwned + Clone + Debug + Sync,
 {
-    fn encode(&self, name: &'static str, models: &Vec<M>) -> Result<rmpv::Value> {
-        let references = References {
-            orm: ORM.to_string(),
-            class: entity_class::<M::E>(),
-            pks: models.iter().map(pk_of).collect(),
-        };
-        encode_value(name, &references)
+    fn codec(&self) -> Codec<Vec<M>> {
+        Codec {
+            encode: encode_many::<M>,
+            decode: decode_many::<M>,
+            fetches_model: true,
+        }
     }
+}
 
-    fn decode<'a>(&self, ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, Vec<M>> {
-        Box::pin(async move {
-            let r: References<PkOf<M::E>> = decode_value(&ctx.args, name)?;
-            check_class::<M::E>(name, &r.orm, &r.class)?;
-            if r.pks.is_empty() {
-                return Ok(Vec::new());
-            }
-            let db = database(ctx, name)?;
-            let mut found: HashMap<String, M> = HashMap::with_capacity(r.pks.len());
-            for chunk in r.pks.chunks(CHUNK) {
-                let rows = <M::E as EntityTrait>::find()
-                    .filter(any_of_keys::<M::E>(chunk))
-                    .all(db)
-                    .await
-                    .map_err(|e| ArgError::Database {
-                        name,
-                        message: e.to_string(),
-                    })?;
-                found.extend(
-                    rows.into_iter()
-                        .map(|m| (format!("{:?}", m.get_primary_key_value()), m)),
-                );
-            }
-            r.pks
-                .into_iter()
-                .map(|pk| {
-                    let key = format!("{:?}", pk.clone().into_value_tuple());
-                    found
-                        .get(&key)
-                        .cloned()
-                        .ok_or_else(|| ArgError::ModelNotFound {
-                            class: entity_class::<M::E>(),
-                            pk: format!("{pk:?}"),
-                        })
-                })
-                .collect()
-        })
-    }
+// A codec encodes `&T`, and `T` is `Vec<M>` here.
+#[allow(clippy::ptr_arg)]
+fn encode_many<M>(name: &'static str, models: &Vec<M>) -> Result<rmpv::Value>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Serialize,
+{
+    let references = References {
+        orm: ORM.to_string(),
+        class: entity_class::<M::E>(),
+        pks: models.iter().map(pk_of).collect(),
+    };
+    encode_value(name, &references)
+}
+
+fn decode_many<'a, M>(ctx: &'a JobContext, name: &'static str) -> ArgFuture<'a, Vec<M>>
+where
+    M: FetchableModel,
+    PkOf<M::E>: DeserializeOwned + Clone + Debug + Sync,
+{
+    Box::pin(async move {
+        let r: References<PkOf<M::E>> = decode_value(&ctx.args, name)?;
+        check_class::<M::E>(name, &r.orm, &r.class)?;
+        if r.pks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = database(ctx, name)?;
+        let mut found: HashMap<String, M> = HashMap::with_capacity(r.pks.len());
+        for chunk in r.pks.chunks(CHUNK) {
+            let rows = <M::E as EntityTrait>::find()
+                .filter(any_of_keys::<M::E>(chunk))
+                .all(db)
+                .await
+                .map_err(|e| ArgError::Database {
+                    name,
+                    message: e.to_string(),
+                })?;
+            found.extend(
+                rows.into_iter()
+                    .map(|m| (format!("{:?}", m.get_primary_key_value()), m)),
+            );
+        }
+        r.pks
+            .into_iter()
+            .map(|pk| {
+                let key = format!("{:?}", pk.clone().into_value_tuple());
+                found
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(|| ArgError::ModelNotFound {
+                        class: entity_class::<M::E>(),
+                        pk: format!("{pk:?}"),
+                    })
+            })
+            .collect()
+    })
 }
 
 /// `(k1 = a AND k2 = b) OR (…)` for every key; a single-column key becomes `k IN (…)`.

@@ -131,6 +131,8 @@ macro_rules! conformance_tests {
             worker::bad_input_goes_to_dead_letter,
             worker::panics_and_timeouts_are_failed_attempts,
             worker::permanent_failure_skips_retries,
+            worker::refuses_to_start_without_a_models_database,
+            worker::a_second_stop_releases_running_jobs_at_once,
         );
     };
     (@cases $factory:path; $($area:ident :: $case:ident),+ $(,)?) => {

@@ -19,32 +19,50 @@ static OK: TaskRegistration = TaskRegistration {
     name: "ct.ok",
     location: concat!(file!(), ":", line!()),
     handler: ok,
+    model_arguments: Vec::new,
 };
 static FLAKY: TaskRegistration = TaskRegistration {
     name: "ct.flaky",
     location: concat!(file!(), ":", line!()),
     handler: flaky,
+    model_arguments: Vec::new,
 };
 static BROKEN: TaskRegistration = TaskRegistration {
     name: "ct.broken",
     location: concat!(file!(), ":", line!()),
     handler: broken,
+    model_arguments: Vec::new,
 };
 static PANICS: TaskRegistration = TaskRegistration {
     name: "ct.panics",
     location: concat!(file!(), ":", line!()),
     handler: panics,
+    model_arguments: Vec::new,
 };
 static SLOW: TaskRegistration = TaskRegistration {
     name: "ct.slow",
     location: concat!(file!(), ":", line!()),
     handler: slow,
+    model_arguments: Vec::new,
 };
 static DECLINED: TaskRegistration = TaskRegistration {
     name: "ct.declined",
     location: concat!(file!(), ":", line!()),
     handler: declined,
+    model_arguments: Vec::new,
 };
+
+/// A task whose `user` argument is a sea-orm model (as `#[task]` registers it).
+static TAKES_MODEL: TaskRegistration = TaskRegistration {
+    name: "ct.takes_model",
+    location: concat!(file!(), ":", line!()),
+    handler: ok,
+    model_arguments: user_argument,
+};
+
+fn user_argument() -> Vec<&'static str> {
+    vec!["user"]
+}
 
 fn ok(_: JobContext) -> HandlerFuture {
     Box::pin(async { Ok(()) })
@@ -262,4 +280,99 @@ pub async fn permanent_failure_skips_retries(driver: &Arc<dyn Driver>) {
     let info = driver.job(e.id).await.unwrap().expect("job");
     assert_eq!((info.attempt, info.errors.len()), (1, 1));
     assert_eq!(info.errors[0].message, "card declined");
+}
+
+/// A worker whose tasks take sea-orm models refuses to start without a
+/// models database (before claiming anything), unless told to.
+pub async fn refuses_to_start_without_a_models_database(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-models");
+    let e = envelope("ct.ok", &q, 1);
+    Client::new(driver.clone())
+        .enqueue(std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    let registry = || Registry::from_registrations([&OK, &TAKES_MODEL]).expect("registry");
+    let worker = Worker::new(Client::new(driver.clone()))
+        .registry(registry())
+        .queues([q.as_str()])
+        .burst(true);
+    let error = worker
+        .run_until(std::future::pending())
+        .await
+        .expect_err("the worker started without a models database")
+        .to_string();
+    assert!(
+        error.contains("task `ct.takes_model` (argument `user`) takes sea-orm models"),
+        "{error}"
+    );
+    assert!(error.contains("--without-database"), "{error}");
+    assert_eq!(
+        stats_of(driver, &q).await.ready,
+        1,
+        "the worker claimed a job"
+    );
+
+    let report = Worker::new(Client::new(driver.clone()))
+        .registry(registry())
+        .queues([q.as_str()])
+        .burst(true)
+        .without_database(true)
+        .run_until(std::future::pending())
+        .await
+        .expect("without_database(true) starts");
+    assert_eq!(report.completed, 1, "{report:?}");
+}
+
+/// The first stop request lets running jobs go on (within the grace
+/// period); a second one stops at once and releases them, their attempt
+/// not counted.
+pub async fn a_second_stop_releases_running_jobs_at_once(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-stop");
+    let slow: Vec<_> = (0..2).map(|_| envelope("ct.slow", &q, 3)).collect();
+    Client::new(driver.clone()).enqueue(&slow).await.unwrap();
+    let (stop, requests) = futures::channel::mpsc::unbounded::<()>();
+    let worker = Worker::new(Client::new(driver.clone()))
+        .registry(registry())
+        .queues([q.as_str()])
+        .concurrency(2)
+        .lease(Duration::from_secs(60))
+        .grace(Duration::from_secs(60));
+    let run = tokio::spawn(worker.run_until_signals(requests));
+    let started = tokio::time::Instant::now();
+    while stats_of(driver, &q).await.running < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the slow jobs did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.unbounded_send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !run.is_finished(),
+        "the first stop did not wait for running jobs"
+    );
+    assert_eq!(stats_of(driver, &q).await.running, 2);
+
+    stop.unbounded_send(()).unwrap();
+    let second = tokio::time::Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the worker did not stop after the second request")
+        .unwrap()
+        .expect("worker");
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        second.elapsed()
+    );
+    assert_eq!((report.released, report.completed), (2, 0), "{report:?}");
+    for e in &slow {
+        let info = driver.job(e.id).await.unwrap().expect("job kept");
+        assert_eq!(
+            (info.state, info.attempt),
+            (JobState::Ready, 0),
+            "a released job is ready, its attempt not counted"
+        );
+    }
 }

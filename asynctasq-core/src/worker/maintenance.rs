@@ -76,7 +76,7 @@ pub(crate) async fn run(
                 .lock()
                 .expect("executing map poisoned")
                 .values()
-                .copied()
+                .map(|job| job.receipt)
                 .collect();
             if !receipts.is_empty() {
                 let extended = driver.extend(&receipts, config.lease).await;

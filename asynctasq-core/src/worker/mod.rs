@@ -12,7 +12,7 @@
 //!     .queues(["emails", "default"])
 //!     .concurrency(50)
 //!     .grace(Duration::from_secs(30))
-//!     .run() // until SIGINT / SIGTERM
+//!     .run() // until SIGINT / SIGTERM (a second one stops at once)
 //!     .await?;
 //! println!("completed {}", report.completed);
 //! # Ok(()) }
@@ -22,6 +22,7 @@ mod completer;
 mod executor;
 mod maintenance;
 mod outage;
+mod shutdown;
 mod stats;
 
 use std::collections::HashMap;
@@ -30,11 +31,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, Stream};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+pub use shutdown::shutdown_signals;
 pub use stats::WorkerReport;
 
 use crate::dispatch::Client;
@@ -44,6 +46,7 @@ use crate::job::{ClaimParams, ClaimedJob, JobId, Receipt};
 use crate::task::Registry;
 use completer::Finished;
 use outage::Outage;
+use shutdown::Stop;
 use stats::WorkerCounters;
 
 /// How a worker runs. Every field has a sensible default.
@@ -55,7 +58,8 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Lease per claim; extended every third of it while a job runs (default 60 s).
     pub lease: Duration,
-    /// On shutdown, how long in-flight jobs may take before they are released (default 30 s).
+    /// On shutdown, how long in-flight jobs may take before they are released
+    /// (default 30 s); a second stop request (Ctrl-C, SIGTERM) releases them at once.
     pub grace: Duration,
     /// Stop after claiming this many jobs, once they finish.
     pub max_jobs: Option<u64>,
@@ -69,6 +73,10 @@ pub struct WorkerConfig {
     pub rescue_interval: Duration,
     /// This worker's name in logs and claims.
     pub id: String,
+    /// Start even though tasks take sea-orm models and no models database
+    /// was given ([`Worker::database`]); their jobs then fail, retry and go
+    /// dead. Off by default: such a worker refuses to start, naming the tasks.
+    pub without_database: bool,
 }
 
 impl Default for WorkerConfig {
@@ -88,6 +96,7 @@ impl Default for WorkerConfig {
                 std::process::id(),
                 &crate::job::JobId::new().to_string()[24..]
             ),
+            without_database: false,
         }
     }
 }
@@ -165,6 +174,14 @@ impl Worker {
         self
     }
 
+    /// Starts even though tasks take sea-orm models and no
+    /// [`database`](Self::database) is given (see
+    /// [`WorkerConfig::without_database`]).
+    pub fn without_database(mut self, on: bool) -> Self {
+        self.config.without_database = on;
+        self
+    }
+
     /// Uses `registry` instead of every `#[task]` linked into the binary.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
@@ -172,26 +189,44 @@ impl Worker {
     }
 
     /// Runs until SIGINT or SIGTERM (or until drained / `max_jobs` when set).
+    ///
+    /// The first signal stops claiming, logs the jobs still running and lets
+    /// them finish within the [grace period](Self::grace); a second signal
+    /// stops at once. Jobs that did not finish are released: ready again,
+    /// their attempt not counted.
     pub async fn run(self) -> Result<WorkerReport> {
-        self.run_until(shutdown_signal()).await
+        self.run_until_signals(shutdown_signals()).await
     }
 
     /// Runs until `shutdown` resolves (or until drained / `max_jobs` when set),
-    /// then shuts down gracefully.
+    /// then shuts down gracefully, releasing what outlives the grace period.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<WorkerReport> {
+        self.run_until_signals(futures::stream::once(shutdown))
+            .await
+    }
+
+    /// Runs until `requests` yields a stop request (or until drained /
+    /// `max_jobs` when set): the first one shuts down gracefully, a second
+    /// one stops at once and releases the running jobs, as [`run`](Self::run)
+    /// does with signals. Refuses to start (before touching the queues) when
+    /// tasks take sea-orm models and no [`database`](Self::database) is
+    /// given, unless [`without_database`](Self::without_database) says so.
+    pub async fn run_until_signals(
+        self,
+        requests: impl Stream<Item = ()> + Send + 'static,
     ) -> Result<WorkerReport> {
         let config = validate(self.config)?;
         let registry = match self.registry {
             Some(r) => r,
             None => Registry::from_inventory()?,
         };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let signal_task = tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
+        if self.database.is_none() && !config.without_database {
+            registry.require_models_database()?;
+        }
+        let (stop_rx, signal_task) = shutdown::forward(requests);
         let runtime = Runtime::new(self.client, config, registry, self.database);
         let result = runtime.run(stop_rx).await;
         signal_task.abort();
@@ -214,8 +249,16 @@ fn validate(mut config: WorkerConfig) -> Result<WorkerConfig> {
     Ok(config)
 }
 
-/// Receipts of jobs that are executing now, for lease extension and release.
-pub(crate) type Executing = Arc<Mutex<HashMap<JobId, Receipt>>>;
+/// The jobs executing now, for lease extension, the shutdown log and release.
+pub(crate) type Executing = Arc<Mutex<HashMap<JobId, Running>>>;
+
+/// A job that is executing now.
+pub(crate) struct Running {
+    /// Its receipt (for extension and release).
+    pub(crate) receipt: Receipt,
+    /// Its task name (for the shutdown log).
+    pub(crate) task: String,
+}
 
 struct Runtime {
     client: Client,
@@ -245,7 +288,7 @@ impl Runtime {
         }
     }
 
-    async fn run(self, mut stop: watch::Receiver<bool>) -> Result<WorkerReport> {
+    async fn run(self, mut stop: watch::Receiver<Stop>) -> Result<WorkerReport> {
         let driver = self.client.driver().clone();
         let config = self.config.clone();
         tracing::info!(
@@ -271,7 +314,7 @@ impl Runtime {
         let mut claim_pause = Duration::from_millis(100);
 
         loop {
-            if *stop.borrow() {
+            if stop.borrow().requested() {
                 break;
             }
             let remaining = config
@@ -380,7 +423,13 @@ impl Runtime {
             self.executing
                 .lock()
                 .expect("executing map poisoned")
-                .insert(job.receipt.id, job.receipt);
+                .insert(
+                    job.receipt.id,
+                    Running {
+                        receipt: job.receipt,
+                        task: job.task.clone(),
+                    },
+                );
             let registry = self.registry.clone();
             let executing = self.executing.clone();
             let database = self.database.clone();
@@ -412,56 +461,6 @@ impl Runtime {
         let stats = self.client.driver().stats(Some(&self.config.queues)).await;
         self.outage.record("stats", &stats);
         stats.is_ok_and(|stats| stats.iter().all(|s| s.paused || s.outstanding() == 0))
-    }
-
-    /// Lets running jobs finish; after the grace period (only when stopped by
-    /// a signal), aborts the rest and releases their jobs.
-    async fn shut_down(
-        &self,
-        semaphore: &Arc<Semaphore>,
-        jobs: &mut JoinSet<()>,
-        stop: &watch::Receiver<bool>,
-    ) {
-        let all = u32::try_from(self.config.concurrency).unwrap_or(u32::MAX);
-        let signalled = *stop.borrow();
-        if signalled {
-            tracing::info!(grace = ?self.config.grace, "shutting down: waiting for running jobs");
-        }
-        let finish = semaphore.acquire_many(all);
-        let finished_in_time = if signalled {
-            tokio::time::timeout(self.config.grace, finish)
-                .await
-                .is_ok()
-        } else {
-            let mut stop = stop.clone();
-            tokio::select! {
-                _ = finish => true,
-                _ = stop.changed() => tokio::time::timeout(self.config.grace, semaphore.acquire_many(all)).await.is_ok(),
-            }
-        };
-        if finished_in_time {
-            while jobs.join_next().await.is_some() {}
-            return;
-        }
-        jobs.abort_all();
-        while jobs.join_next().await.is_some() {}
-        let receipts: Vec<Receipt> = self
-            .executing
-            .lock()
-            .expect("executing map poisoned")
-            .drain()
-            .map(|(_, r)| r)
-            .collect();
-        match self.client.driver().release(&receipts).await {
-            Ok(n) => {
-                tracing::warn!(released = n, "grace period over: released unfinished jobs");
-                self.counters.record_released(n);
-            }
-            Err(e) => tracing::error!(
-                error = %e,
-                "releasing unfinished jobs failed; their leases will expire and the rescuer will return them"
-            ),
-        }
     }
 }
 
@@ -531,29 +530,4 @@ impl Claims {
         self.requested -= outcome.permits.len() as u64;
         Some(outcome)
     }
-}
-
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -155,6 +155,14 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<Vec<i32>> {
     }
 
     let mut tx = pool.begin().await.map_err(db_err)?;
+    // `DROP … IF EXISTS` and `CREATE … IF NOT EXISTS` answer with NOTICEs
+    // (`trigger … does not exist, skipping`), which sqlx logs at INFO: on a
+    // fresh database they look alarming and mean nothing. Only for this
+    // transaction: the connection goes back to the pool unchanged.
+    sqlx::raw_sql("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)

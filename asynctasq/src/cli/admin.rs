@@ -12,6 +12,10 @@ use super::{Backend, DeadListArgs, DeadTarget, JobArgs, QueueCommand, StatsArgs}
 /// How much of the last error `dead list` shows.
 const ERROR_WIDTH: usize = 60;
 
+/// What is known about an id the backend does not store.
+const NOT_STORED: &str = "it is not in this backend's database: it completed and was deleted \
+     (or pruned after its retention), it was purged, or it is a job of another backend";
+
 /// `migrate`: creates or upgrades the schema.
 pub(crate) async fn migrate(backend: &Backend, out: &mut dyn Write) -> anyhow::Result<()> {
     let client = backend.client_without_migrating().await?;
@@ -87,10 +91,7 @@ pub(crate) async fn job(
 ) -> anyhow::Result<()> {
     let client = backend.client().await?;
     let Some(info) = find(&client, args.id).await? else {
-        bail!(
-            "no job with id {}: it never existed, or it completed (completed jobs are deleted)",
-            args.id
-        );
+        bail!("no job with id {}: {NOT_STORED}", args.id);
     };
     write_job(&info, now(), out)?;
     Ok(())
@@ -258,10 +259,7 @@ pub(crate) async fn dead(
             }
             None => {
                 skipped += 1;
-                writeln!(
-                    out,
-                    "skipped {id}: no such job (completed jobs are deleted)"
-                )?;
+                writeln!(out, "skipped {id}: {NOT_STORED}")?;
             }
         }
     }
@@ -292,6 +290,9 @@ pub(crate) async fn queue(
     let driver = client.driver();
     match command {
         QueueCommand::Pause(q) => {
+            if !q.create {
+                refuse_unknown_queue(&client, &q.name).await?;
+            }
             driver
                 .queue_pause(&q.name)
                 .await
@@ -328,6 +329,30 @@ pub(crate) async fn queue(
         }
     }
     Ok(())
+}
+
+/// Fails unless `name` is a queue the backend knows: one that `stats` lists
+/// (it holds jobs, or it was paused before). Catches `queue pause emials`,
+/// which would otherwise create a paused queue that nothing uses.
+async fn refuse_unknown_queue(client: &Client, name: &str) -> anyhow::Result<()> {
+    let known = client
+        .driver()
+        .stats(None)
+        .await
+        .with_context(|| format!("cannot list the queues to check that `{name}` exists"))?;
+    if known.iter().any(|s| s.queue == name) {
+        return Ok(());
+    }
+    let names: Vec<String> = known.iter().map(|s| format!("`{}`", s.queue)).collect();
+    let known = if names.is_empty() {
+        "there are no queues yet".to_string()
+    } else {
+        format!("known queues: {}", names.join(", "))
+    };
+    bail!(
+        "no queue named `{name}`: it holds no jobs and was never paused ({known}). \
+         To pause it before its first job, pass --create: `queue pause --create {name}`"
+    )
 }
 
 async fn find(client: &Client, id: JobId) -> anyhow::Result<Option<JobInfo>> {

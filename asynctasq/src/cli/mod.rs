@@ -36,14 +36,15 @@
 //!
 //! | command | does |
 //! |---|---|
-//! | `worker [--queues a,b] [--concurrency N] [--lease 60s] [--grace 30s] [--max-jobs N] [--burst]` | runs jobs until SIGINT/SIGTERM, then prints what it did |
+//! | `worker [--queues a,b] [--concurrency N] [--lease 60s] [--grace 30s] [--max-jobs N] [--burst] [--database-url URL \| --without-database]` | runs jobs until SIGINT/SIGTERM (a second one stops at once, handing running jobs back), then prints what it did; refuses to start when tasks take sea-orm models and no `--database-url` is given, unless `--without-database` |
 //! | `migrate` | creates or upgrades the schema |
 //! | `stats [--queue q]...` | job counts per queue: ready, scheduled, running, dead, paused |
 //! | `job <id>` | one job: state, attempts, next run, errors |
 //! | `dead list [--queue q] [--limit 50]` | dead jobs, newest failure first |
 //! | `dead retry <id>... \| --all [--queue q]` | moves dead jobs back to ready |
 //! | `dead purge <id>... \| --all [--queue q]` | deletes dead jobs |
-//! | `queue pause\|resume\|purge <name>` | stops or resumes claims; deletes waiting jobs |
+//! | `queue pause [--create] <name>` | stops claims from a queue; an unknown queue only with `--create` |
+//! | `queue resume\|purge <name>` | resumes claims; deletes waiting jobs |
 
 mod admin;
 mod table;
@@ -105,10 +106,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a worker: claim jobs from queues and run this binary's tasks
     ///
-    /// Runs until SIGINT (Ctrl-C) or SIGTERM, then stops claiming, lets running
-    /// jobs finish within --grace and hands the rest back to their queues; prints
-    /// what it did when it stops. Logs go to stderr: set RUST_LOG to change the
-    /// level (default info).
+    /// Runs until SIGINT (Ctrl-C) or SIGTERM, then stops claiming, logs the jobs still
+    /// running, lets them finish within --grace and hands the rest back to their
+    /// queues; a second Ctrl-C or SIGTERM hands them back at once. Prints what it did
+    /// when it stops. Refuses to start when tasks take sea-orm models and no
+    /// --database-url is given (--without-database to start anyway). Logs go to
+    /// stderr: set RUST_LOG to change the level (default info).
     #[command(verbatim_doc_comment)]
     Worker(WorkerArgs),
     /// Create or upgrade the database schema
@@ -164,7 +167,15 @@ pub struct WorkerArgs {
     pub lease: Duration,
 
     /// On shutdown, how long running jobs may take before they are handed back
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    ///
+    /// A second Ctrl-C or SIGTERM hands them back at once. Accepts 30, 30s, 2m, 500ms.
+    #[arg(
+        verbatim_doc_comment,
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
     pub grace: Duration,
 
     /// Stop after this many jobs, once they have finished
@@ -186,6 +197,13 @@ pub struct WorkerArgs {
         env = "ASYNCTASQ_DATABASE_URL"
     )]
     pub database_url: Option<String>,
+
+    /// Start even though tasks take sea-orm models and no --database-url is given
+    ///
+    /// Without it such a worker refuses to start, naming the tasks: their jobs would
+    /// fail, retry and go dead. With it, they do.
+    #[arg(verbatim_doc_comment, long)]
+    pub without_database: bool,
 }
 
 impl std::fmt::Debug for Cli {
@@ -209,6 +227,7 @@ impl std::fmt::Debug for WorkerArgs {
             max_jobs,
             burst,
             database_url,
+            without_database,
         } = self;
         f.debug_struct("WorkerArgs")
             .field("queues", queues)
@@ -218,6 +237,7 @@ impl std::fmt::Debug for WorkerArgs {
             .field("max_jobs", max_jobs)
             .field("burst", burst)
             .field("database_url", &database_url.as_deref().map(redact_url))
+            .field("without_database", without_database)
             .finish()
     }
 }
@@ -282,11 +302,28 @@ pub struct DeadTarget {
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
     /// Stop workers from claiming jobs of a queue (running jobs finish)
-    Pause(QueueArgs),
+    ///
+    /// Refuses a queue that holds no jobs and was never paused (a typo would
+    /// otherwise create a paused queue nothing uses); pass --create to pause a
+    /// queue before its first job.
+    #[command(verbatim_doc_comment)]
+    Pause(PauseArgs),
     /// Let workers claim from a paused queue again
     Resume(QueueArgs),
     /// Delete a queue's ready and scheduled jobs (running and dead jobs stay)
     Purge(QueueArgs),
+}
+
+/// Arguments of `queue pause`.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The queue's name
+    #[arg(value_name = "QUEUE")]
+    pub name: String,
+
+    /// Pause the queue even if no job has used it yet (it is created paused)
+    #[arg(long)]
+    pub create: bool,
 }
 
 /// The queue a `queue` subcommand acts on.
@@ -300,9 +337,21 @@ pub struct QueueArgs {
 /// Parses the process's arguments and runs the command, printing to stdout.
 ///
 /// Call it from your worker binary's `main`, after [`asynctasq::init`](crate::init)
-/// if the backend is configured in code. Invalid arguments and `--help` print to
-/// the terminal and exit the process, as usual for command lines; a failing
-/// command returns its error (non-zero exit when `main` returns it).
+/// if the backend is configured in code.
+///
+/// **It exits the process when the command fails**, as command lines do:
+/// invalid arguments print clap's usage error, a failing command prints
+/// `error: <what happened>: <cause>` (its cause chain, once) to stderr, and
+/// both exit with status 2. A failing command is a user or environment error
+/// (a bad URL, an unknown job, a database that is down), so it never prints
+/// a backtrace, even under `RUST_BACKTRACE=1` (returning an `anyhow::Error`
+/// from `main` would print one); panics, which are bugs, still print theirs.
+/// `--help` and `--version` print and exit with status 0.
+///
+/// It therefore returns only when the command succeeded; the `Result` is
+/// there so that `main` can keep returning it (`asynctasq::cli::run().await`)
+/// and carry on with `?` after it. To get the error instead of an exit (in
+/// tests), use [`run_from`].
 pub async fn run() -> anyhow::Result<()> {
     let parsed = match parse(std::env::args_os()) {
         Ok(parsed) => parsed,
@@ -310,18 +359,32 @@ pub async fn run() -> anyhow::Result<()> {
     };
     let mut stdout = std::io::stdout();
     match execute(parsed, &mut stdout).await {
+        Ok(()) => Ok(()),
         // `… | head` closed the pipe: not worth an error.
         Err(e) if is_broken_pipe(&e) => Ok(()),
-        other => other,
+        Err(e) => {
+            let _ = stdout.flush();
+            eprintln!("{}", error_line(&e));
+            std::process::exit(USER_ERROR_EXIT)
+        }
     }
+}
+
+/// The exit status of a failed command, as of a usage error (clap's).
+const USER_ERROR_EXIT: i32 = 2;
+
+/// How [`run`] prints a failed command: `error: ` and the cause chain, once.
+fn error_line(error: &anyhow::Error) -> String {
+    format!("error: {error:#}")
 }
 
 /// Parses `args` (the first one is the program name) and runs the command,
 /// writing its output to `out`.
 ///
 /// Resolves the backend like [`run`] does (see the [module docs](self)).
-/// `--help` and `--version` are written to `out`; invalid arguments are
-/// returned as an error.
+/// `--help` and `--version` are written to `out`; invalid arguments and a
+/// failing command are returned as an error (where [`run`] prints it and
+/// exits with status 2).
 pub async fn run_from<I, T>(args: I, out: &mut dyn Write) -> anyhow::Result<()>
 where
     I: IntoIterator<Item = T>,
@@ -556,6 +619,15 @@ mod tests {
         let help = err.render().to_string();
         assert!(help.contains("my-worker worker --queues"), "{help}");
         assert!(help.contains("Usage: my-worker"), "{help}");
+    }
+
+    #[test]
+    fn errors_print_their_chain_once() {
+        let error = anyhow::anyhow!("connection refused").context("cannot connect to sqlite://x");
+        assert_eq!(
+            error_line(&error),
+            "error: cannot connect to sqlite://x: connection refused"
+        );
     }
 
     #[test]

@@ -14,8 +14,15 @@ pub(crate) async fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     init_tracing();
-    // Before connecting: a binary without tasks should not touch the database.
+    // Before connecting: a binary without tasks, or with model-argument tasks
+    // and no models database, should not touch the database.
     let registry = Registry::from_inventory().context("cannot start the worker")?;
+    let has_database = args.database_url.as_deref().is_some_and(|u| !u.is_empty());
+    if !has_database && !args.without_database {
+        registry
+            .require_models_database()
+            .context("cannot start the worker")?;
+    }
     let tasks = registry.names();
     let client = backend.client().await?;
 
@@ -32,6 +39,7 @@ pub(crate) async fn run(
         grace: args.grace,
         max_jobs: args.max_jobs,
         burst: args.burst,
+        without_database: args.without_database,
         ..WorkerConfig::default()
     };
     let target = match backend {
@@ -79,13 +87,22 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// The filter when `RUST_LOG` is unset: `info`, except sqlx's warning for
+/// every pooled connection found dead when it is handed back (sqlx-core
+/// 0.9 pings each one on release and cannot be told not to). During an
+/// outage that is one line per connection; the worker's own outage lines
+/// say it once.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx_core::pool::connection=error";
+
 /// Installs a `tracing` subscriber that logs to stderr, filtered by `RUST_LOG`
-/// (default `info`), unless the program installed one already. Colours only
-/// on a terminal, so that log files and journals stay plain.
+/// (default [`DEFAULT_LOG_FILTER`]), unless the program installed one
+/// already. Colours only on a terminal, so that log files and journals stay
+/// plain.
 fn init_tracing() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     // An error means a subscriber is already set: the program's own wins.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

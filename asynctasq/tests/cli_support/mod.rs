@@ -109,7 +109,7 @@ pub fn cell<'a>(stats: &'a Stats, queue: &str, column: &str) -> &'a str {
 /// What a command printed and how it ended.
 #[derive(Debug)]
 pub struct Output {
-    /// The exit code (in-process: 0 ok, 1 error, 2 usage error).
+    /// The exit code: 0 ok, 2 error (usage or command), as `cli::run()` exits.
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -138,12 +138,9 @@ pub async fn in_process(args: &[&str]) -> Output {
             stdout,
             stderr: String::new(),
         },
+        // `cli::run()` exits with 2 on every error, usage or command.
         Err(e) => Output {
-            code: if e.downcast_ref::<clap::Error>().is_some() {
-                2
-            } else {
-                1
-            },
+            code: 2,
             stdout,
             stderr: format!("{e:#}"),
         },

@@ -91,6 +91,40 @@ async fn audit_account(run: String, account: account::Model) -> Result<(), Strin
     Ok(())
 }
 
+/// Takes a model as a snapshot and plain values: nothing to fetch.
+#[task(queue = "orm")]
+async fn archive(run: String, user: asynctasq::core::args::Snapshot<user::Model>) {
+    record(&run, format!("{:?}", user.into_inner()));
+}
+
+/// The registry knows which tasks take models, from the codec each argument
+/// uses (a `Snapshot` travels by value: it fetches nothing).
+pub fn registry_knows_which_tasks_take_models() {
+    let registry = asynctasq::Registry::from_inventory().unwrap();
+    assert!(registry.get("archive").is_some());
+    assert_eq!(
+        registry.tasks_taking_models(),
+        vec![
+            ("audit_account", vec!["account"]),
+            (
+                "every_key",
+                vec![
+                    "user",
+                    "tag",
+                    "document",
+                    "membership",
+                    "coupon",
+                    "nobody",
+                    "team"
+                ]
+            ),
+            ("greet", vec!["user"]),
+            ("greet_if_present", vec!["user"]),
+            ("greet_team", vec!["team"]),
+        ]
+    );
+}
+
 /// Creates the test tables (not `app.accounts`) if missing.
 pub async fn create_tables(db: &DatabaseConnection) {
     let schema = sea_orm::Schema::new(db.get_database_backend());

@@ -51,6 +51,34 @@ impl Scratch {
             .expect("spawn chaos-worker")
     }
 
+    /// Starts `chaos-worker --url <db> worker <args…>` logging at INFO, with
+    /// its stderr collected as it comes.
+    pub fn worker_logging(&self, args: &[&str]) -> (Child, Log) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chaos-worker"))
+            .arg("--url")
+            .arg(&self.url)
+            .arg("worker")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chaos-worker");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Log::default();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                lines.0.lock().unwrap().push(line);
+            }
+        });
+        (child, log)
+    }
+
     /// How many times each `n` was recorded as done.
     pub fn done(&self) -> BTreeMap<u64, usize> {
         count_lines(&self.log)
@@ -128,11 +156,47 @@ pub fn stderr_of(child: &mut Child) -> String {
 
 /// Sends SIGTERM to a child.
 pub fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to a child.
+pub fn sigint(child: &Child) {
+    signal(child, "-INT");
+}
+
+fn signal(child: &Child, which: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
-        .expect("kill -TERM");
+        .expect("kill");
     assert!(status.success());
+}
+
+/// The stderr lines of a running child, as they come.
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Log {
+    /// The first line containing `text`, waiting up to `limit` for it.
+    pub fn wait_for_line(&self, text: &str, limit: Duration) -> String {
+        let mut found = None;
+        wait_for(limit, &format!("a log line with {text:?}"), || {
+            found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(text))
+                .cloned();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Every line so far.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
 }
 
 pub async fn stats(client: &Client, queue: &str) -> QueueStats {

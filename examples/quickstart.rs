@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use asynctasq::JobState;
 use asynctasq::prelude::*;
+use asynctasq::{DeadListParams, JobState};
 use sea_orm::{ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, Schema, Set};
 
 /// The app's own table: a sea-orm entity.
@@ -129,7 +129,15 @@ async fn main() -> anyhow::Result<()> {
         report.retried
     );
     println!("  dead       {:>3}", report.dead);
-    for job in client.driver().dead_list(None, 10, 0).await? {
+    for job in client
+        .driver()
+        .dead_list(DeadListParams {
+            queue: None,
+            limit: 10,
+            offset: 0,
+        })
+        .await?
+    {
         let reason = job.last_error().map(|e| e.message.as_str()).unwrap_or("?");
         println!("    {} {} on `{}`: {reason}", job.id, job.task, job.queue);
     }

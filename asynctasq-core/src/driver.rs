@@ -21,8 +21,8 @@ use sea_orm::DatabaseTransaction;
 
 use crate::error::{Error, Result};
 use crate::job::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, NewJob, QueueStats, Receipt,
-    RescueReport, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, JobId, JobInfo, NewJob,
+    QueueStats, Receipt, RescueReport, Retry,
 };
 
 /// A storage backend for jobs.
@@ -99,12 +99,7 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     async fn job(&self, id: JobId) -> Result<Option<JobInfo>>;
 
     /// Lists dead jobs, newest failure first.
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>>;
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>>;
 
     /// Moves dead jobs back to ready with a fresh attempt count. Returns how many.
     async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64>;

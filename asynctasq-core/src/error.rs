@@ -86,6 +86,20 @@ pub enum Error {
         /// The backend's error (shown in the message; also [`Error::cause`]).
         cause: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The database was migrated by a newer asynctasq than this build.
+    #[error(
+        "the {driver} database schema is at version {found}, newer than this build of \
+         asynctasq supports ({supported}); upgrade asynctasq, or point this build at a \
+         database of its own"
+    )]
+    SchemaTooNew {
+        /// The driver's name.
+        driver: &'static str,
+        /// The schema version found in the database.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
     /// The worker cannot start: no task is registered, two tasks share a name, ...
     #[error("{0}")]
     Registry(String),

@@ -137,9 +137,15 @@ pub struct ClaimedJob {
 }
 
 /// What went wrong in one attempt, as stored with the job.
+///
+/// Every driver stores it in one form, written by
+/// [`to_stored`](AttemptError::to_stored) and read by
+/// [`from_stored_list`](AttemptError::from_stored_list) (see
+/// [`stored_error`](crate::stored_error)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptError {
     /// When the attempt failed.
+    #[serde(with = "crate::stored_error::at")]
     pub at: Timestamp,
     /// The attempt's number, starting at 1.
     pub attempt: u32,
@@ -245,6 +251,18 @@ pub struct ClaimParams<'a> {
     pub max: usize,
     /// The lease: the job is rescued if not acked or extended within it.
     pub lease: Duration,
+}
+
+/// Which page of dead jobs [`Driver::dead_list`](crate::Driver::dead_list)
+/// returns, newest failure first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadListParams<'a> {
+    /// Only this queue's dead jobs, or every queue's when `None`.
+    pub queue: Option<&'a str>,
+    /// At most this many jobs.
+    pub limit: usize,
+    /// Skip this many of the newest first.
+    pub offset: usize,
 }
 
 /// Which dead jobs an admin operation applies to.

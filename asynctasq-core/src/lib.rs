@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod error;
 pub mod job;
 pub mod retry;
+pub mod stored_error;
 pub mod task;
 pub mod url;
 pub mod worker;
@@ -28,8 +29,8 @@ pub use driver::{Driver, DriverFactory, connect};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use job::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, JobState, NewJob,
-    QueueStats, Receipt, RescueReport, Retry, Timestamp,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, JobId, JobInfo,
+    JobState, NewJob, QueueStats, Receipt, RescueReport, Retry, Timestamp,
 };
 pub use retry::{Backoff, RetryPolicy};
 pub use task::{JobContext, Permanent, Registry, Task, TaskFailure, TaskOptions, TaskRegistration};

@@ -42,8 +42,13 @@ pub mod mysql;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlDriver;
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-mod sql_common;
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
+mod support;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod nodelay;

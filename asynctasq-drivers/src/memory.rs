@@ -12,8 +12,9 @@ use tokio::sync::Notify;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, JobId,
-    JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
+    DriverFactory, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result,
+    Retry,
 };
 
 /// A driver that keeps jobs in memory.
@@ -222,7 +223,7 @@ impl Driver for MemoryDriver {
             if let Some(row) = store.running(&retry.receipt) {
                 row.state = Stored::Pending;
                 row.run_at = to_millis(retry.run_at);
-                row.errors.push(retry.error.clone());
+                row.errors.push(retry.error.as_stored());
                 done += 1;
             }
         }
@@ -240,7 +241,7 @@ impl Driver for MemoryDriver {
             if let Some(row) = store.running(&burial.receipt) {
                 row.state = Stored::Dead;
                 row.failed_at = to_millis(burial.error.at);
-                row.errors.push(burial.error.clone());
+                row.errors.push(burial.error.as_stored());
                 done += 1;
             }
         }
@@ -367,24 +368,19 @@ impl Driver for MemoryDriver {
         Ok(self.store().jobs.get(&id).map(|r| r.info(now_ms())))
     }
 
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>> {
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
         let now = now_ms();
         let store = self.store();
         let mut dead: Vec<&Row> = store
             .jobs
             .values()
-            .filter(|r| r.state == Stored::Dead && queue.is_none_or(|q| r.job.queue == q))
+            .filter(|r| r.state == Stored::Dead && params.queue.is_none_or(|q| r.job.queue == q))
             .collect();
         dead.sort_by_key(|r| (std::cmp::Reverse(r.failed_at), std::cmp::Reverse(r.job.id)));
         Ok(dead
             .into_iter()
-            .skip(offset)
-            .take(limit)
+            .skip(params.offset)
+            .take(params.limit)
             .map(|r| r.info(now))
             .collect())
     }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asynctasq_core::conformance::{claim, claim_one_queue, job, plus_ms, stats_of, unique_queue};
-use asynctasq_core::{AttemptError, Burial, DeadSelector, Driver, JobState, Receipt};
+use asynctasq_core::{
+    AttemptError, Burial, DeadListParams, DeadSelector, Driver, JobState, Receipt,
+};
 use asynctasq_drivers::RedisDriver;
 use chrono::Utc;
 
@@ -51,6 +53,47 @@ fn keys_matching(pattern: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// Errors stored before the shared codec (`at` in epoch milliseconds, one
+/// JSON object per line) still display, next to entries of the new form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_stored_in_the_old_form_still_read() {
+    let prefix = random_prefix();
+    let driver: Arc<dyn Driver> = Arc::new(connect_with_prefix(&prefix).await);
+    let q = unique_queue("old-errors");
+    driver.enqueue(&[job(&q)]).await.unwrap();
+    let claimed = claim_one_queue(&driver, &q, 1).await.remove(0);
+    let error = AttemptError::now(1, "new form");
+    let burial = Burial {
+        receipt: claimed.receipt,
+        error: error.clone(),
+    };
+    assert_eq!(driver.bury(&[burial]).await.unwrap(), 1);
+    let id = claimed.receipt.id;
+    let keys = keys_matching(&format!("{{{prefix}:*errors:{id}"));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let new_line = error.to_stored();
+    let old = format!(
+        "{{\"at\":1700000000123,\"attempt\":1,\"message\":\"lease expired\\nduring attempt 1\"}}\n{new_line}"
+    );
+    let out = Command::new("redis-cli")
+        .args(["-u", &base_url(), "SET", &keys[0], &old])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "redis-cli failed: {out:?}");
+    let info = driver.job(id).await.unwrap().expect("job");
+    assert_eq!(
+        info.errors,
+        [
+            AttemptError {
+                at: asynctasq_core::job::from_millis(1_700_000_000_123),
+                attempt: 1,
+                message: "lease expired\nduring attempt 1".into(),
+            },
+            error.as_stored(),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,10 +316,24 @@ async fn dead_letter_across_queues() {
         bury_one(&*driver, c.receipt, AttemptError::now(1, format!("in {q}"))).await;
         buried.push(c.receipt.id);
     }
-    let all = driver.dead_list(None, 10, 0).await.unwrap();
+    let all = driver
+        .dead_list(DeadListParams {
+            queue: None,
+            limit: 10,
+            offset: 0,
+        })
+        .await
+        .unwrap();
     let ids: Vec<_> = all.iter().map(|d| d.id).collect();
     assert_eq!(ids, vec![buried[2], buried[1], buried[0]]);
-    let page = driver.dead_list(None, 1, 1).await.unwrap();
+    let page = driver
+        .dead_list(DeadListParams {
+            queue: None,
+            limit: 1,
+            offset: 1,
+        })
+        .await
+        .unwrap();
     assert_eq!(page[0].id, buried[1]);
     assert_eq!(page[0].queue, b);
     assert_eq!(

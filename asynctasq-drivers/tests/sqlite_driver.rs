@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobState, NewJob,
-    QueueStats, Receipt, Retry,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, JobId,
+    JobState, NewJob, QueueStats, Receipt, Retry,
 };
 use asynctasq_drivers::SqliteDriver;
 use chrono::Utc;
@@ -101,6 +101,36 @@ async fn migrate_is_idempotent() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn a_schema_migrated_by_a_newer_build_is_refused() {
+    let (_dir, path, driver) = fresh().await;
+    sqlx::query("INSERT INTO asynctasq_schema (version) VALUES (99)")
+        .execute(driver.pool())
+        .await
+        .unwrap();
+    let newer = SqliteDriver::connect(&url(&path)).await.expect("connect");
+    let err = newer
+        .migrate()
+        .await
+        .expect_err("a newer schema was accepted");
+    assert!(
+        matches!(
+            err,
+            asynctasq_core::Error::SchemaTooNew {
+                driver: "sqlite",
+                found: 99,
+                supported: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("upgrade asynctasq, or point this build at a database of its own"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,14 +413,8 @@ async fn malformed_error_history_does_not_break_acks_or_reads() {
     for id in [a.id, b.id] {
         let info = driver.job(id).await.unwrap().unwrap();
         assert_eq!(info.errors.len(), 2, "{info:?}");
-        assert_eq!(info.last_error(), Some(&error_at_millis(&error)));
+        assert_eq!(info.last_error(), Some(&error.as_stored()));
     }
-}
-
-/// `error` as stored (millisecond precision is what the RFC 3339 text keeps
-/// at most; chrono keeps nanoseconds, so compare through a round trip).
-fn error_at_millis(error: &AttemptError) -> AttemptError {
-    serde_json::from_str(&serde_json::to_string(error).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -441,17 +465,42 @@ async fn stats_and_dead_letter_admin() {
         }
     );
 
-    let dead = driver.dead_list(None, 10, 0).await.unwrap();
+    let dead = driver
+        .dead_list(DeadListParams {
+            queue: None,
+            limit: 10,
+            offset: 0,
+        })
+        .await
+        .unwrap();
     assert_eq!(
         dead.iter().map(|d| d.id).collect::<Vec<_>>(),
         [c[1].receipt.id, c[0].receipt.id]
     );
     assert_eq!(dead[0].last_error().unwrap().message, "dead two");
     assert_eq!(
-        driver.dead_list(Some("a"), 1, 1).await.unwrap()[0].id,
+        driver
+            .dead_list(DeadListParams {
+                queue: Some("a"),
+                limit: 1,
+                offset: 1
+            })
+            .await
+            .unwrap()[0]
+            .id,
         c[0].receipt.id
     );
-    assert!(driver.dead_list(Some("b"), 10, 0).await.unwrap().is_empty());
+    assert!(
+        driver
+            .dead_list(DeadListParams {
+                queue: Some("b"),
+                limit: 10,
+                offset: 0
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     assert_eq!(
         driver

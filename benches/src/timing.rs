@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use asynctasq::core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobInfo, NewJob, QueueStats,
-    Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, JobId, JobInfo, NewJob,
+    QueueStats, Receipt, RescueReport, Result, Retry,
 };
 use sea_orm::DatabaseTransaction;
 
@@ -221,13 +221,8 @@ impl Driver for TimingDriver {
         self.inner.job(id).await
     }
 
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>> {
-        self.inner.dead_list(queue, limit, offset).await
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
+        self.inner.dead_list(params).await
     }
 
     async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{claim_one_queue, job, plus_ms, stats_of, unique_queue};
+use super::{claim_one_queue, dead_page, job, plus_ms, stats_of, unique_queue};
 use crate::driver::Driver;
 use crate::job::{AttemptError, Burial, DeadSelector, JobState, QueueStats};
 
@@ -85,7 +85,7 @@ pub async fn dead_list_requeue_and_purge(driver: &Arc<dyn Driver>) {
         };
         assert_eq!(driver.bury(&[burial]).await.unwrap(), 1);
     }
-    let dead = driver.dead_list(Some(&q), 10, 0).await.unwrap();
+    let dead = dead_page(driver, &q, 10, 0).await;
     assert_eq!(dead.len(), 4);
     assert_eq!(
         dead[0].last_error().unwrap().message,
@@ -93,7 +93,7 @@ pub async fn dead_list_requeue_and_purge(driver: &Arc<dyn Driver>) {
         "newest first"
     );
     assert!(dead.iter().all(|d| d.state == JobState::Dead));
-    let page = driver.dead_list(Some(&q), 2, 2).await.unwrap();
+    let page = dead_page(driver, &q, 2, 2).await;
     assert_eq!(
         page.iter().map(|d| d.id).collect::<Vec<_>>(),
         vec![dead[2].id, dead[3].id]
@@ -134,7 +134,7 @@ pub async fn dead_list_requeue_and_purge(driver: &Arc<dyn Driver>) {
         .collect();
     assert_eq!(driver.bury(&burials).await.unwrap(), 2);
     assert_eq!(driver.dead_purge(q_only).await.unwrap(), 2);
-    assert!(driver.dead_list(Some(&q), 10, 0).await.unwrap().is_empty());
+    assert!(dead_page(driver, &q, 10, 0).await.is_empty());
 }
 
 /// Purging a queue deletes ready and scheduled jobs but not running ones.

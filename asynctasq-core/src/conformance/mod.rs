@@ -14,13 +14,14 @@
 //! Every case uses its own, randomly named queues and checks jobs rather
 //! than global counts, so cases run in parallel against one shared database. Areas: [`claims`] (ordering, delays, batches,
 //! pause/resume, concurrency), [`acks`] (complete, retry, bury, release,
-//! fencing), [`leases`] (extend, expiry, rescue), [`admin`] (stats, lookup,
+//! fencing), [`errors`] (recorded attempt errors read back exactly), [`leases`] (extend, expiry, rescue), [`admin`] (stats, lookup,
 //! dead-letter, purge), [`wakeups`] and [`worker`] (the full worker runtime
 //! over the driver: retries, dead-letter, bad input, panics, timeouts).
 
 pub mod acks;
 pub mod admin;
 pub mod claims;
+pub mod errors;
 pub mod leases;
 pub mod wakeups;
 pub mod worker;
@@ -80,6 +81,23 @@ pub async fn claim_one_queue(driver: &Arc<dyn Driver>, queue: &str, max: usize) 
     claim(driver, &[queue.to_string()], max, Duration::from_secs(30)).await
 }
 
+/// A page of `queue`'s dead jobs, newest failure first.
+pub async fn dead_page(
+    driver: &Arc<dyn Driver>,
+    queue: &str,
+    limit: usize,
+    offset: usize,
+) -> Vec<crate::job::JobInfo> {
+    driver
+        .dead_list(crate::job::DeadListParams {
+            queue: Some(queue),
+            limit,
+            offset,
+        })
+        .await
+        .expect("dead_list")
+}
+
 /// The stats row of `queue` (zeros if the driver reports none).
 pub async fn stats_of(driver: &Arc<dyn Driver>, queue: &str) -> crate::job::QueueStats {
     driver
@@ -115,6 +133,7 @@ macro_rules! conformance_tests {
             acks::bury_moves_to_dead_with_error,
             acks::release_returns_without_counting,
             acks::stale_ack_after_rescue_is_rejected,
+            errors::retry_and_bury_errors_read_back_exactly,
             leases::extend_keeps_a_job_from_rescue,
             leases::expired_lease_is_rescued,
             leases::rescue_buries_when_attempts_are_exhausted,

@@ -58,12 +58,12 @@ use tokio::time::Instant;
 
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
-    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, DriverFactory, Error,
+    JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
-use crate::sql_common::{Wake, error_json, non_negative};
 use crate::sql_connect::explained;
+use crate::support::{Wake, count, millis, non_negative};
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 use asynctasq_core::url::{parse_option, redact as redact_url, split_options as split_url};
 pub use insert::{MySqlInsert, MySqlParam, MySqlStatement};
@@ -575,14 +575,6 @@ impl MySqlDriver {
 /// Most retained completed jobs deleted by one statement.
 const PRUNE_BATCH: i64 = 1000;
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// `queues` without duplicates, in order.
 fn distinct(queues: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(queues.len());
@@ -761,7 +753,7 @@ impl Driver for MySqlDriver {
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {
         let applied = self
             .each_in_transaction(retries, |r| {
-                let error = error_json(&r.error);
+                let error = r.error.to_stored();
                 sqlx::query(sql::RETRY)
                     .bind(to_millis(r.run_at))
                     .bind(error.clone())
@@ -785,7 +777,7 @@ impl Driver for MySqlDriver {
     async fn bury(&self, burials: &[Burial]) -> Result<u64> {
         let applied = self
             .each_in_transaction(burials, |b| {
-                let error = error_json(&b.error);
+                let error = b.error.to_stored();
                 sqlx::query(sql::BURY)
                     .bind(error.clone())
                     .bind(error)
@@ -942,20 +934,15 @@ impl Driver for MySqlDriver {
             .transpose()
     }
 
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>> {
-        let query = match queue {
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
+        let query = match params.queue {
             Some(q) => sqlx::query(sql::DEAD_LIST_QUEUE)
                 .bind(q)
-                .bind(count(limit))
-                .bind(count(offset)),
+                .bind(count(params.limit))
+                .bind(count(params.offset)),
             None => sqlx::query(sql::DEAD_LIST_ALL)
-                .bind(count(limit))
-                .bind(count(offset)),
+                .bind(count(params.limit))
+                .bind(count(params.offset)),
         };
         let rows = query
             .fetch_all(&mut *self.acquire().await?)

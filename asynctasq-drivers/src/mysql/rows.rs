@@ -5,10 +5,10 @@ use sqlx::mysql::MySqlRow;
 use uuid::Uuid;
 
 use asynctasq_core::job::from_millis;
-use asynctasq_core::{ClaimedJob, Error, JobId, JobInfo, Receipt, Result};
+use asynctasq_core::{AttemptError, ClaimedJob, Error, JobId, JobInfo, Receipt, Result};
 
 use super::db_err;
-use crate::sql_common::{non_negative, parse_errors, state_from_str};
+use crate::support::{attempt_u32, state_from_str};
 
 /// A job read by a claim, before it is marked running.
 pub(super) struct Candidate {
@@ -28,8 +28,8 @@ impl Candidate {
             receipt: Receipt { id: self.id, token },
             task: self.task,
             queue: self.queue,
-            attempt: non_negative(i64::from(self.attempt) + 1) as u32,
-            max_attempts: non_negative(self.max_attempts.into()) as u32,
+            attempt: attempt_u32(i64::from(self.attempt) + 1),
+            max_attempts: attempt_u32(self.max_attempts.into()),
             payload: self.payload,
         }
     }
@@ -63,16 +63,17 @@ pub(super) fn info(row: &MySqlRow) -> Result<JobInfo> {
     let attempt: i32 = row.try_get(4).map_err(db_err)?;
     let max_attempts: i32 = row.try_get(5).map_err(db_err)?;
     let errors: String = row.try_get(9).map_err(db_err)?;
+    let created_at = from_millis(row.try_get(8).map_err(db_err)?);
     Ok(JobInfo {
         id: job_id(&id)?,
         task: row.try_get(1).map_err(db_err)?,
         queue: row.try_get(2).map_err(db_err)?,
         state: state_from_str("mysql", &state)?,
-        attempt: non_negative(attempt.into()) as u32,
-        max_attempts: non_negative(max_attempts.into()) as u32,
+        attempt: attempt_u32(attempt.into()),
+        max_attempts: attempt_u32(max_attempts.into()),
         priority: row.try_get(6).map_err(db_err)?,
         run_at: from_millis(row.try_get(7).map_err(db_err)?),
-        created_at: from_millis(row.try_get(8).map_err(db_err)?),
-        errors: parse_errors(&errors),
+        created_at,
+        errors: AttemptError::from_stored_list(&errors, created_at),
     })
 }

@@ -12,6 +12,7 @@ use sqlx::MySqlPool;
 use asynctasq_core::{Error, Result};
 
 use super::db_err;
+use crate::support::check_schema_not_newer;
 
 /// The named lock that serializes migrations.
 const MIGRATION_LOCK: &str = "asynctasq_migrate";
@@ -121,7 +122,7 @@ pub(super) async fn migrate(pool: &MySqlPool) -> Result<Vec<i32>> {
         .map_err(db_err)?;
     if exists > 0 {
         let v = current_version(&mut conn).await?;
-        check_not_newer(v)?;
+        check_schema_not_newer("mysql", v, LATEST)?;
         if v == LATEST {
             tracing::debug!(version = v, "asynctasq mysql schema is up to date");
             return Ok(Vec::new());
@@ -162,7 +163,7 @@ async fn apply(conn: &mut sqlx::MySqlConnection) -> Result<Vec<i32>> {
         .await
         .map_err(db_err)?;
     let current = current_version(conn).await?;
-    check_not_newer(current)?;
+    check_schema_not_newer("mysql", current, LATEST)?;
     let mut applied = Vec::new();
     for (index, statements) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
@@ -188,16 +189,4 @@ async fn current_version(conn: &mut sqlx::MySqlConnection) -> Result<i32> {
         .await
         .map_err(db_err)?;
     Ok(i32::try_from(v).unwrap_or(i32::MAX))
-}
-
-fn check_not_newer(version: i32) -> Result<()> {
-    if version > LATEST {
-        return Err(Error::driver(
-            "mysql",
-            format!(
-                "the database schema is at version {version}, newer than this build of asynctasq knows ({LATEST}); upgrade asynctasq"
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use tokio::sync::broadcast;
 
-use crate::sql_common::Wake;
+use crate::support::Wake;
 
 /// Wake-ups of the jobs of one database, within this process.
 #[derive(Debug)]

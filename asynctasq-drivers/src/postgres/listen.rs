@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::sql_common::Wake;
+use crate::support::Wake;
 
 /// The notification channel.
 pub(super) const CHANNEL: &str = "asynctasq_jobs";

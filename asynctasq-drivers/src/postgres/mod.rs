@@ -61,12 +61,11 @@ use uuid::Uuid;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
-    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, DriverFactory, Error,
+    JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
-use crate::sql_common::Wake;
-use crate::sql_common::{error_json, non_negative};
+use crate::support::{Wake, count, millis, non_negative, queue_stats};
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 use asynctasq_core::config::parse_bool;
 use asynctasq_core::url::{parse_option, redact as redact_url, split_options as split_url};
@@ -495,14 +494,6 @@ fn receipt_columns(receipts: &[Receipt]) -> (Vec<Uuid>, Vec<i64>) {
     receipts.iter().map(|r| (r.id.0, r.token)).unzip()
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl Driver for PgDriver {
     fn name(&self) -> &'static str {
@@ -609,7 +600,7 @@ impl Driver for PgDriver {
             .iter()
             .map(|r| from_millis(to_millis(r.run_at)))
             .collect();
-        let errors: Vec<String> = retries.iter().map(|r| error_json(&r.error)).collect();
+        let errors: Vec<String> = retries.iter().map(|r| r.error.to_stored()).collect();
         Self::moved(self.worker_pool_ref(), || {
             sqlx::query(sql::RETRY)
                 .bind(&ids)
@@ -626,7 +617,7 @@ impl Driver for PgDriver {
         }
         let receipts: Vec<Receipt> = burials.iter().map(|b| b.receipt).collect();
         let (ids, tokens) = receipt_columns(&receipts);
-        let errors: Vec<String> = burials.iter().map(|b| error_json(&b.error)).collect();
+        let errors: Vec<String> = burials.iter().map(|b| b.error.to_stored()).collect();
         let done = retry_lost(self.worker_pool_ref(), |pool, _| {
             sqlx::query(sql::BURY)
                 .bind(&ids)
@@ -759,15 +750,12 @@ impl Driver for PgDriver {
         .map_err(db_err)?;
         rows.iter()
             .map(|row| {
-                let n = |i: usize| row.try_get::<i64, _>(i).map(non_negative).map_err(db_err);
-                Ok(QueueStats {
-                    queue: row.try_get(0).map_err(db_err)?,
-                    ready: n(1)?,
-                    scheduled: n(2)?,
-                    running: n(3)?,
-                    dead: n(4)?,
-                    paused: row.try_get(5).map_err(db_err)?,
-                })
+                let n = |i: usize| row.try_get::<i64, _>(i).map_err(db_err);
+                Ok(queue_stats(
+                    row.try_get(0).map_err(db_err)?,
+                    [n(1)?, n(2)?, n(3)?, n(4)?],
+                    row.try_get(5).map_err(db_err)?,
+                ))
             })
             .collect()
     }
@@ -782,21 +770,16 @@ impl Driver for PgDriver {
         .transpose()
     }
 
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>> {
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
         let rows = retry_lost(self.pool_ref(), |pool, _| {
-            match queue {
+            match params.queue {
                 Some(q) => sqlx::query(sql::DEAD_LIST_QUEUE)
-                    .bind(count(limit))
-                    .bind(count(offset))
+                    .bind(count(params.limit))
+                    .bind(count(params.offset))
                     .bind(q),
                 None => sqlx::query(sql::DEAD_LIST_ALL)
-                    .bind(count(limit))
-                    .bind(count(offset)),
+                    .bind(count(params.limit))
+                    .bind(count(params.offset)),
             }
             .fetch_all(pool)
         })

@@ -5,10 +5,10 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use asynctasq_core::{ClaimedJob, JobId, JobInfo, Receipt, Result};
+use asynctasq_core::{AttemptError, ClaimedJob, JobId, JobInfo, Receipt, Result};
 
 use super::db_err;
-use crate::sql_common::{non_negative, parse_errors, state_from_str};
+use crate::support::{attempt_u32, state_from_str};
 
 /// A claimed job and the fields that order a claim batch.
 pub(super) struct Claimed {
@@ -30,8 +30,8 @@ pub(super) fn claimed(row: &PgRow, token: i64) -> Result<Claimed> {
             },
             task: row.try_get(1).map_err(db_err)?,
             queue: row.try_get(2).map_err(db_err)?,
-            attempt: non_negative(attempt.into()) as u32,
-            max_attempts: non_negative(max_attempts.into()) as u32,
+            attempt: attempt_u32(attempt.into()),
+            max_attempts: attempt_u32(max_attempts.into()),
             payload: row.try_get(7).map_err(db_err)?,
         },
         priority: row.try_get(3).map_err(db_err)?,
@@ -46,16 +46,17 @@ pub(super) fn info(row: &PgRow) -> Result<JobInfo> {
     let attempt: i32 = row.try_get(4).map_err(db_err)?;
     let max_attempts: i32 = row.try_get(5).map_err(db_err)?;
     let errors: String = row.try_get(9).map_err(db_err)?;
+    let created_at: DateTime<Utc> = row.try_get(8).map_err(db_err)?;
     Ok(JobInfo {
         id: JobId(id),
         task: row.try_get(1).map_err(db_err)?,
         queue: row.try_get(2).map_err(db_err)?,
         state: state_from_str("postgres", &state)?,
-        attempt: non_negative(attempt.into()) as u32,
-        max_attempts: non_negative(max_attempts.into()) as u32,
+        attempt: attempt_u32(attempt.into()),
+        max_attempts: attempt_u32(max_attempts.into()),
         priority: row.try_get(6).map_err(db_err)?,
         run_at: row.try_get(7).map_err(db_err)?,
-        created_at: row.try_get(8).map_err(db_err)?,
-        errors: parse_errors(&errors),
+        created_at,
+        errors: AttemptError::from_stored_list(&errors, created_at),
     })
 }

@@ -9,9 +9,10 @@
 
 use sqlx::PgPool;
 
-use asynctasq_core::{Error, Result};
+use asynctasq_core::Result;
 
 use super::db_err;
+use crate::support::check_schema_not_newer;
 
 /// The advisory lock key that serializes migrations (`"asynctq"` + 1 as bytes).
 const MIGRATION_LOCK: i64 = 0x6173_796e_6374_7101;
@@ -147,7 +148,7 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<Vec<i32>> {
     // Fast path: an up-to-date schema needs no lock.
     let current = current_version(pool).await?;
     if let Some(v) = current {
-        check_not_newer(v)?;
+        check_schema_not_newer("postgres", v, LATEST)?;
         if v == LATEST {
             tracing::debug!(version = v, "asynctasq postgres schema is up to date");
             return Ok(Vec::new());
@@ -180,7 +181,7 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<Vec<i32>> {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-    check_not_newer(current)?;
+    check_schema_not_newer("postgres", current, LATEST)?;
     let mut applied = Vec::new();
     for (index, ddl) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
@@ -222,16 +223,4 @@ async fn current_version(pool: &PgPool) -> Result<Option<i32>> {
         .await
         .map_err(db_err)?;
     Ok(Some(version))
-}
-
-fn check_not_newer(version: i32) -> Result<()> {
-    if version > LATEST {
-        return Err(Error::driver(
-            "postgres",
-            format!(
-                "the database schema is at version {version}, newer than this build of asynctasq knows ({LATEST}); upgrade asynctasq"
-            ),
-        ));
-    }
-    Ok(())
 }

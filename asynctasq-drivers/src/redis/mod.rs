@@ -71,19 +71,20 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::future::{select_all, try_join_all};
 use redis::{FromRedisValue, Value};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error,
-    JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
+    DriverFactory, Error, JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 
 use conn::Conn;
 use scripts::Lua;
 use url::Target;
 use wake::{WakeSender, Wakers};
+
+use crate::support::{attempt_u32, non_negative, queue_stats, state_from_str};
 
 /// Most jobs inserted by one script call.
 const ENQUEUE_CHUNK: usize = 500;
@@ -150,14 +151,6 @@ impl fmt::Debug for RedisDriver {
             .field("cluster", &self.inner.target.cluster)
             .finish()
     }
-}
-
-/// An attempt error as stored in a job's `errors` field (one JSON object per line).
-#[derive(Serialize, Deserialize)]
-struct StoredError {
-    at: i64,
-    attempt: u32,
-    message: String,
 }
 
 fn driver_err(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Error {
@@ -369,7 +362,7 @@ impl RedisDriver {
             args = args.s(&id.to_string()).n(*claims);
         }
         let applied: i64 = self.run(&scripts::ACK, queue, args).await?;
-        Ok(applied.max(0) as u64)
+        Ok(non_negative(applied))
     }
 
     /// Retry or bury: one fenced receipt with an error.
@@ -386,12 +379,7 @@ impl RedisDriver {
         let Some(queue) = self.queue_named(number).await? else {
             return Ok(false);
         };
-        let line = serde_json::to_string(&StoredError {
-            at: to_millis(error.at),
-            attempt: error.attempt,
-            message: error.message.clone(),
-        })
-        .map_err(driver_err)?;
+        let line = error.to_stored();
         let applied = self
             .ack(&queue, action, param, &line, &[(receipt.id, claims)])
             .await?;
@@ -512,7 +500,9 @@ impl RedisDriver {
                         self.run::<i64>(&scripts::DEAD, queue, args)
                     })
                 });
-                Ok(try_join_all(calls).await?.into_iter().sum::<i64>().max(0) as u64)
+                Ok(non_negative(
+                    try_join_all(calls).await?.into_iter().sum::<i64>(),
+                ))
             }
             DeadSelector::All { queue } => {
                 let queues = self.queue_or_all(queue).await?;
@@ -526,7 +516,7 @@ impl RedisDriver {
                                 Args::default().s(action).n(DEAD_BATCH),
                             )
                             .await?;
-                        total += n.max(0) as u64;
+                        total += non_negative(n);
                         if n < DEAD_BATCH {
                             return Ok::<_, Error>(total);
                         }
@@ -597,24 +587,6 @@ fn parse_id(value: Value) -> Result<JobId> {
         .map_err(|_| driver_err(format!("stored job id `{t}` is not a uuid")))
 }
 
-fn parse_errors(text: &str) -> Vec<AttemptError> {
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|line| match serde_json::from_str::<StoredError>(line) {
-            Ok(e) => AttemptError {
-                at: from_millis(e.at),
-                attempt: e.attempt,
-                message: e.message,
-            },
-            Err(_) => AttemptError {
-                at: from_millis(0),
-                attempt: 0,
-                message: line.to_string(),
-            },
-        })
-        .collect()
-}
-
 /// Parses the nine values per job returned by `lookup.lua`.
 fn parse_infos(queue: &str, reply: Vec<Value>) -> Result<Vec<JobInfo>> {
     let mut out = Vec::with_capacity(reply.len() / 9);
@@ -622,29 +594,25 @@ fn parse_infos(queue: &str, reply: Vec<Value>) -> Result<Vec<JobInfo>> {
     while let Some(id) = values.next() {
         let mut next = || values.next().unwrap_or(Value::Nil);
         let id = parse_id(id)?;
-        let state = match text(next(), "state")?.as_str() {
-            "scheduled" => JobState::Scheduled,
-            "ready" => JobState::Ready,
-            "running" => JobState::Running,
-            _ => JobState::Dead,
-        };
+        let state = state_from_str("redis", &text(next(), "state")?)?;
         let task = text(next(), "task")?;
         let attempt = int(next(), "attempt")?;
         let max_attempts = int(next(), "max_attempts")?;
         let priority = int(next(), "priority")?;
         let run_at = int(next(), "run_at")?;
         let created_at = int(next(), "created_at")?;
-        let errors = parse_errors(&text(next(), "errors")?);
+        let created_at = from_millis(created_at);
+        let errors = AttemptError::from_stored_list(&text(next(), "errors")?, created_at);
         out.push(JobInfo {
             id,
             task,
             queue: queue.to_string(),
             state,
-            attempt: u32::try_from(attempt).unwrap_or(0),
-            max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
+            attempt: attempt_u32(attempt),
+            max_attempts: attempt_u32(max_attempts),
             priority: i16::try_from(priority).unwrap_or_default(),
             run_at: from_millis(run_at),
-            created_at: from_millis(created_at),
+            created_at,
             errors,
         });
     }
@@ -879,16 +847,9 @@ impl Driver for RedisDriver {
         Ok(names
             .into_iter()
             .zip(counts)
-            .map(
-                |(queue, (ready, scheduled, running, dead, paused))| QueueStats {
-                    queue,
-                    ready: ready.max(0) as u64,
-                    scheduled: scheduled.max(0) as u64,
-                    running: running.max(0) as u64,
-                    dead: dead.max(0) as u64,
-                    paused: paused != 0,
-                },
-            )
+            .map(|(queue, (ready, scheduled, running, dead, paused))| {
+                queue_stats(queue, [ready, scheduled, running, dead], paused != 0)
+            })
             .collect())
     }
 
@@ -900,22 +861,17 @@ impl Driver for RedisDriver {
         Ok(found.into_iter().flatten().next())
     }
 
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>> {
-        if limit == 0 {
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
+        if params.limit == 0 {
             return Ok(Vec::new());
         }
-        let queues = self.queue_or_all(queue).await?;
+        let queues = self.queue_or_all(params.queue).await?;
         // A single queue pages on the server; several are merged here from
         // each queue's first `offset + limit` entries.
         let (start, stop) = if queues.len() == 1 {
-            (offset, offset + limit - 1)
+            (params.offset, params.offset + params.limit - 1)
         } else {
-            (0, offset + limit - 1)
+            (0, params.offset + params.limit - 1)
         };
         let pages = try_join_all(queues.iter().map(|q| {
             self.run::<Vec<Value>>(
@@ -933,8 +889,9 @@ impl Driver for RedisDriver {
             }
         }
         entries.sort_by_key(|&(at, id, _)| std::cmp::Reverse((at, id)));
-        let skip = if queues.len() == 1 { 0 } else { offset };
-        let chosen: Vec<(i64, JobId, usize)> = entries.into_iter().skip(skip).take(limit).collect();
+        let skip = if queues.len() == 1 { 0 } else { params.offset };
+        let chosen: Vec<(i64, JobId, usize)> =
+            entries.into_iter().skip(skip).take(params.limit).collect();
         let mut by_queue: HashMap<usize, Vec<JobId>> = HashMap::new();
         for (_, id, qi) in &chosen {
             by_queue.entry(*qi).or_default().push(*id);
@@ -970,7 +927,7 @@ impl Driver for RedisDriver {
             let n: i64 = self
                 .run(&scripts::PURGE, queue, Args::default().n(PURGE_BATCH))
                 .await?;
-            total += n.max(0) as u64;
+            total += non_negative(n);
             if n < PURGE_BATCH {
                 return Ok(total);
             }
@@ -1020,16 +977,5 @@ mod tests {
         assert_eq!(split_token(-5), None);
         assert_eq!(split_token(17), None, "no queue number");
         assert_eq!(split_token(3 << CLAIM_BITS), None, "no claim counter");
-    }
-
-    #[test]
-    fn stored_errors_parse_line_by_line() {
-        let errors = parse_errors(
-            "{\"at\":1700000000000,\"attempt\":1,\"message\":\"a\\nb\"}\n{\"at\":1700000000001,\"attempt\":2,\"message\":\"lease expired\"}",
-        );
-        assert_eq!(errors.len(), 2);
-        assert_eq!(errors[0].message, "a\nb");
-        assert_eq!(errors[1].attempt, 2);
-        assert_eq!(to_millis(errors[1].at), 1_700_000_000_001);
     }
 }

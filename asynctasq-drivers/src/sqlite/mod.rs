@@ -57,12 +57,13 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::time::Instant;
 
+use crate::support::{count, millis, queue_stats};
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
 use asynctasq_core::driver::ConnectFuture;
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error,
-    JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
+    DriverFactory, Error, JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
 };
 use sea_orm::{DatabaseTransaction, DbBackend, Statement, Value};
 
@@ -122,10 +123,6 @@ fn db_err(e: sqlx::Error) -> Error {
 
 fn now_ms() -> i64 {
     to_millis(Utc::now())
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// `[[id, token], …]`, the form the ack statements join with `json_each`.
@@ -295,7 +292,7 @@ impl SqliteDriver {
         let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
         let mut done = 0;
         for (receipt, at_ms, error) in rows {
-            let error = serde_json::to_string(error).map_err(json_err)?;
+            let error = error.to_stored();
             done += sqlx::query(sql)
                 .bind(receipt.id.to_string())
                 .bind(receipt.token)
@@ -493,7 +490,7 @@ impl Driver for SqliteDriver {
             .bind(now.saturating_add(millis(params.lease)))
             .bind(params.worker)
             .bind(now)
-            .bind(i64::try_from(params.max).unwrap_or(i64::MAX));
+            .bind(count(params.max));
         for q in &queues {
             query = query.bind(*q);
         }
@@ -622,19 +619,11 @@ impl Driver for SqliteDriver {
                 .bind(serde_json::to_string(&unique(queues)).map_err(json_err)?),
         };
         let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
-        let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(rows
             .into_iter()
-            .map(
-                |(queue, ready, scheduled, running, dead, paused)| QueueStats {
-                    queue,
-                    ready: count(ready),
-                    scheduled: count(scheduled),
-                    running: count(running),
-                    dead: count(dead),
-                    paused: paused != 0,
-                },
-            )
+            .map(|(queue, ready, scheduled, running, dead, paused)| {
+                queue_stats(queue, [ready, scheduled, running, dead], paused != 0)
+            })
             .collect())
     }
 
@@ -647,15 +636,9 @@ impl Driver for SqliteDriver {
         row.map(|row| rows::info(&row, now_ms())).transpose()
     }
 
-    async fn dead_list(
-        &self,
-        queue: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<JobInfo>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let query = match queue {
+    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
+        let (limit, offset) = (count(params.limit), count(params.offset));
+        let query = match params.queue {
             Some(queue) => sqlx::query(sql::DEAD_LIST_QUEUE)
                 .bind(limit)
                 .bind(offset)

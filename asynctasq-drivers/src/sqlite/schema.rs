@@ -12,9 +12,10 @@
 
 use sqlx::SqlitePool;
 
-use asynctasq_core::{Error, Result};
+use asynctasq_core::Result;
 
 use super::db_err;
+use crate::support::check_schema_not_newer;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -78,7 +79,7 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<()> {
             .fetch_one(pool)
             .await
     {
-        check_not_newer(v)?;
+        check_schema_not_newer("sqlite", v, LATEST)?;
         if v == LATEST {
             return Ok(());
         }
@@ -95,7 +96,7 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<()> {
             .await
             .map_err(db_err)?
             .unwrap_or(0);
-    check_not_newer(current)?;
+    check_schema_not_newer("sqlite", current, LATEST)?;
     for (index, ddl) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         sqlx::raw_sql(*ddl)
             .execute(&mut *tx)
@@ -109,16 +110,4 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<()> {
         tracing::info!(version = index + 1, "asynctasq sqlite schema migrated");
     }
     tx.commit().await.map_err(db_err)
-}
-
-fn check_not_newer(version: i64) -> Result<()> {
-    if version > LATEST {
-        return Err(Error::driver(
-            "sqlite",
-            format!(
-                "the database schema is at version {version}, newer than this build of asynctasq knows ({LATEST}); upgrade asynctasq"
-            ),
-        ));
-    }
-    Ok(())
 }

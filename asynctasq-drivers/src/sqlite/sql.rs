@@ -34,7 +34,7 @@ macro_rules! claimed_columns {
 /// Columns of a [`JobInfo`](asynctasq_core::JobInfo), in [`super::rows::info`] order.
 macro_rules! info_columns {
     () => {
-        "id, task, queue, state, attempt, max_attempts, priority, run_at, created_at, errors, failed_at"
+        "id, task, queue, state, attempt, max_attempts, priority, run_at, created_at, errors"
     };
 }
 

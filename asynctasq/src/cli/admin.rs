@@ -4,7 +4,9 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use asynctasq_core::{Client, DeadSelector, JobId, JobInfo, JobState, QueueStats, Timestamp};
+use asynctasq_core::{
+    Client, DeadListParams, DeadSelector, JobId, JobInfo, JobState, QueueStats, Timestamp,
+};
 
 use super::table::{Align, Table, truncate};
 use super::{Backend, DeadListArgs, DeadTarget, JobArgs, QueueCommand, StatsArgs};
@@ -136,7 +138,11 @@ pub(crate) async fn dead_list(
     let client = backend.client().await?;
     let jobs = client
         .driver()
-        .dead_list(args.queue.as_deref(), args.limit, 0)
+        .dead_list(DeadListParams {
+            queue: args.queue.as_deref(),
+            limit: args.limit,
+            offset: 0,
+        })
         .await
         .with_context(|| format!("cannot list dead jobs in {}", backend.describe()))?;
     write_dead_list(&jobs, args, now(), out)?;

@@ -238,6 +238,8 @@ struct Inner {
     spins: AtomicU32,
     /// Where the driver connects, password redacted.
     target: String,
+    /// `TCP_NODELAY` for a pool built by the application (see `nodelay`).
+    adopted: Option<crate::nodelay::Adopted>,
 }
 
 impl fmt::Debug for MySqlDriver {
@@ -336,7 +338,7 @@ impl MySqlDriver {
             .connect_with(options)
             .await
             .map_err(|e| Error::driver(NAME, format!("cannot connect to `{target}`: {e}")))?;
-        Ok(Self::build(pool, config, target))
+        Ok(Self::build(pool, config, target, None))
     }
 
     /// A driver over an existing pool, e.g. the one of a sea-orm
@@ -350,9 +352,9 @@ impl MySqlDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: MySqlPool, config: &MySqlConfig) -> Self {
         let options = pool.connect_options();
-        // The application's pool has no hook of ours: treat the connections
-        // it has open now (see `nodelay`).
-        crate::nodelay::set_on_connections_to(options.get_port());
+        // The application's pool has no hook of ours: treat its connections
+        // now and as it opens more (see `nodelay`).
+        let adopted = crate::nodelay::Adopted::new(options.get_port(), pool.size());
         let target = format!(
             "mysql://{}@{}:{}/{}",
             options.get_username(),
@@ -360,10 +362,15 @@ impl MySqlDriver {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
-        Self::build(pool, config, target)
+        Self::build(pool, config, target, Some(adopted))
     }
 
-    fn build(pool: MySqlPool, config: &MySqlConfig, target: String) -> Self {
+    fn build(
+        pool: MySqlPool,
+        config: &MySqlConfig,
+        target: String,
+        adopted: Option<crate::nodelay::Adopted>,
+    ) -> Self {
         let options = pool.connect_options();
         let identity = match options.get_socket() {
             Some(socket) => format!(
@@ -389,6 +396,7 @@ impl MySqlDriver {
                 retain_completed: config.retain_completed,
                 spins: AtomicU32::new(0),
                 target,
+                adopted,
                 pool,
             }),
         }
@@ -396,6 +404,14 @@ impl MySqlDriver {
 
     /// The driver's connection pool.
     pub fn pool(&self) -> &MySqlPool {
+        &self.inner.pool
+    }
+
+    /// The pool, for the driver's own statements.
+    fn pool_ref(&self) -> &MySqlPool {
+        if let Some(adopted) = &self.inner.adopted {
+            adopted.check(self.inner.pool.size());
+        }
         &self.inner.pool
     }
 
@@ -439,7 +455,7 @@ impl MySqlDriver {
         for (i, q) in queues.iter().enumerate() {
             query = query.bind(count(i)).bind(q).bind(q);
         }
-        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
+        let rows = query.fetch_all(self.pool_ref()).await.map_err(db_err)?;
         let mut next: Option<i64> = None;
         for row in &rows {
             let first: Option<i64> = row.try_get(1).map_err(db_err)?;
@@ -496,7 +512,7 @@ impl MySqlDriver {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool_ref().begin().await.map_err(db_err)?;
         let mut applied = Vec::with_capacity(items.len());
         for item in items {
             let done = query(item).execute(&mut *tx).await.map_err(db_err)?;
@@ -521,7 +537,7 @@ impl MySqlDriver {
     }
 
     async fn execute(&self, query: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
-        let done = query.execute(&self.inner.pool).await.map_err(db_err)?;
+        let done = query.execute(self.pool_ref()).await.map_err(db_err)?;
         Ok(done.rows_affected())
     }
 }
@@ -555,7 +571,7 @@ impl Driver for MySqlDriver {
     }
 
     async fn migrate(&self) -> Result<()> {
-        schema::migrate(&self.inner.pool).await.map(|_| ())
+        schema::migrate(self.pool_ref()).await.map(|_| ())
     }
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
@@ -566,7 +582,7 @@ impl Driver for MySqlDriver {
                 self.execute(one.query()).await?;
             }
             _ => {
-                let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool_ref().begin().await.map_err(db_err)?;
                 insert.execute(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
             }
@@ -598,7 +614,7 @@ impl Driver for MySqlDriver {
         // Walk the priority levels of all queues from the highest, probing
         // each queue's next level lazily: most claims stop at the first.
         let all: Vec<(usize, i32)> = (0..queues.len()).map(|q| (q, ABOVE_ALL)).collect();
-        let first_round = probe(&self.inner.pool, &queues, &all).await?;
+        let first_round = probe(self.pool_ref(), &queues, &all).await?;
         let Some(&(_, _, _, now)) = first_round.first() else {
             return Ok(Vec::new());
         };
@@ -625,8 +641,7 @@ impl Driver for MySqlDriver {
                 }
                 if tx.is_none() {
                     tx = Some(
-                        self.inner
-                            .pool
+                        self.pool_ref()
                             .begin_with(sql::CLAIM_BEGIN)
                             .await
                             .map_err(db_err)?,
@@ -663,7 +678,7 @@ impl Driver for MySqlDriver {
             }
             let heads = match tx.as_mut() {
                 Some(conn) => probe(&mut **conn, &queues, &next).await?,
-                None => probe(&self.inner.pool, &queues, &next).await?,
+                None => probe(self.pool_ref(), &queues, &next).await?,
             };
             for (q, head, _, _) in heads {
                 frontier[q] = head;
@@ -846,7 +861,7 @@ impl Driver for MySqlDriver {
                 query = query.bind(q);
             }
         }
-        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
+        let rows = query.fetch_all(self.pool_ref()).await.map_err(db_err)?;
         let mut stats: Vec<QueueStats> = wanted
             .unwrap_or_default()
             .into_iter()
@@ -886,7 +901,7 @@ impl Driver for MySqlDriver {
     async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
         sqlx::query(sql::JOB)
             .bind(id.0.as_bytes().as_slice())
-            .fetch_optional(&self.inner.pool)
+            .fetch_optional(self.pool_ref())
             .await
             .map_err(db_err)?
             .map(|row| rows::info(&row))
@@ -908,7 +923,7 @@ impl Driver for MySqlDriver {
                 .bind(count(limit))
                 .bind(count(offset)),
         };
-        let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
+        let rows = query.fetch_all(self.pool_ref()).await.map_err(db_err)?;
         rows.iter().map(rows::info).collect()
     }
 

@@ -38,6 +38,19 @@ pub(crate) fn set_on_connections_to(port: u16) -> usize {
     }
 }
 
+/// `pool` with an `after_connect` hook that treats each connection it opens
+/// to `port`, before the connection's first statement. (A pool has one such
+/// hook: a pool that needs its own calls [`set_on_connections_to`] in it.)
+pub(crate) fn on_connect<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    port: u16,
+) -> sqlx::pool::PoolOptions<DB> {
+    pool.after_connect(move |_, _| {
+        set_on_connections_to(port);
+        Box::pin(async { Ok(()) })
+    })
+}
+
 /// The connections of a pool the application built (it has no hook of
 /// ours) as the pool opens them: all those open at adoption, then, before
 /// each use by the driver, the new ones whenever the pool has grown since the

@@ -331,11 +331,8 @@ impl PgDriver {
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire(false)
-            .after_connect(move |_, _| {
-                crate::nodelay::set_on_connections_to(port);
-                Box::pin(async { Ok(()) })
-            });
+            .test_before_acquire(false);
+        let pool = crate::nodelay::on_connect(pool, port);
         let pool =
             crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
                 .await?;

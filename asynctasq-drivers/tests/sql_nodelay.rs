@@ -119,9 +119,41 @@ async fn drain(driver: &Arc<dyn Driver>, queue: &str) {
     }
 }
 
+/// A pool sea-orm opened before a driver adopted it (`adopt`), then grown
+/// by concurrent dispatches after the adoption: every connection to `port`
+/// has `TCP_NODELAY`, also after the worker's claims (`worker_connections`
+/// more: Postgres's worker pool has its own, MySQL's shares the pool).
+async fn adopted_pool_case(
+    url: &str,
+    port: u16,
+    label: &str,
+    worker_connections: usize,
+    adopt: impl FnOnce(&sea_orm::DatabaseConnection) -> (Arc<dyn Driver>, Box<dyn Fn() -> u32>),
+) {
+    let db = sea_orm::Database::connect(
+        sea_orm::ConnectOptions::new(url)
+            .max_connections(8)
+            .sqlx_logging(false)
+            .to_owned(),
+    )
+    .await
+    .expect("sea-orm connect");
+    let (adopted, size) = adopt(&db);
+    let queue = unique_queue(&format!("nodelay-{label}-adopted"));
+    dispatch_big_jobs(&adopted, &queue, 4).await;
+    assert!(size() >= 2, "the adopted pool grew: {}", size());
+    assert_all_nodelay(port, size() as usize, &format!("{label} adopted pool"));
+    drain(&adopted, &queue).await;
+    assert_all_nodelay(
+        port,
+        size() as usize + worker_connections,
+        &format!("{label} adopted pool, claims"),
+    );
+    db.close().await.unwrap();
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
-    use sea_orm::{ConnectOptions, Database};
     use sqlx::Connection;
 
     use asynctasq_drivers::PgDriver;
@@ -184,35 +216,17 @@ mod postgres {
         assert_all_nodelay(port, main + 1, "postgres worker pool");
         drop(own);
 
-        // A pool sea-orm opened before the driver adopted it, then grown by
-        // concurrent dispatches after the adoption.
-        let db = Database::connect(
-            ConnectOptions::new(url.as_str())
-                .max_connections(8)
-                .sqlx_logging(false)
-                .to_owned(),
-        )
-        .await
-        .expect("sea-orm connect");
-        let pool = db.get_postgres_connection_pool().clone();
-        let adopted: Arc<dyn Driver> = Arc::new(PgDriver::from_pool(pool.clone()));
-        let queue = unique_queue("nodelay-pg-adopted");
-        dispatch_big_jobs(&adopted, &queue, 4).await;
-        assert!(pool.size() >= 2, "the adopted pool grew: {}", pool.size());
-        assert_all_nodelay(port, pool.size() as usize, "postgres adopted pool");
-        drain(&adopted, &queue).await;
-        assert_all_nodelay(
-            port,
-            pool.size() as usize + 1,
-            "postgres adopted pool, worker",
-        );
-        db.close().await.unwrap();
+        adopted_pool_case(&url, port, "postgres", 1, |db| {
+            let pool = db.get_postgres_connection_pool().clone();
+            let driver: Arc<dyn Driver> = Arc::new(PgDriver::from_pool(pool.clone()));
+            (driver, Box::new(move || pool.size()))
+        })
+        .await;
     }
 }
 
 #[cfg(feature = "mysql")]
 mod mysql {
-    use sea_orm::{ConnectOptions, Database};
     use sqlx::Connection;
 
     use asynctasq_drivers::MySqlDriver;
@@ -259,24 +273,11 @@ mod mysql {
         assert_all_nodelay(port, 2, "mysql pool, claims");
         drop(own);
 
-        // A pool sea-orm opened before the driver adopted it, then grown by
-        // concurrent dispatches after the adoption.
-        let db = Database::connect(
-            ConnectOptions::new(url.as_str())
-                .max_connections(8)
-                .sqlx_logging(false)
-                .to_owned(),
-        )
-        .await
-        .expect("sea-orm connect");
-        let pool = db.get_mysql_connection_pool().clone();
-        let adopted: Arc<dyn Driver> = Arc::new(MySqlDriver::from_pool(pool.clone()));
-        let queue = unique_queue("nodelay-my-adopted");
-        dispatch_big_jobs(&adopted, &queue, 4).await;
-        assert!(pool.size() >= 2, "the adopted pool grew: {}", pool.size());
-        assert_all_nodelay(port, pool.size() as usize, "mysql adopted pool");
-        drain(&adopted, &queue).await;
-        assert_all_nodelay(port, pool.size() as usize, "mysql adopted pool, claims");
-        db.close().await.unwrap();
+        adopted_pool_case(&url, port, "mysql", 0, |db| {
+            let pool = db.get_mysql_connection_pool().clone();
+            let driver: Arc<dyn Driver> = Arc::new(MySqlDriver::from_pool(pool.clone()));
+            (driver, Box::new(move || pool.size()))
+        })
+        .await;
     }
 }

@@ -54,8 +54,8 @@ impl FromStr for JobId {
 ///
 /// | state | who moves a job in | who moves it out |
 /// |---|---|---|
-/// | `Scheduled` | dispatch with a delay; a retry with backoff | time: it becomes `Ready` at `run_at` |
-/// | `Ready` | dispatch; the rescuer; `dead retry` | a worker's claim |
+/// | `Scheduled` | dispatch with a delay; a retry with backoff (the worker's, or the rescuer's when a lease expired) | time: it becomes `Ready` at `run_at` |
+/// | `Ready` | dispatch; `dead retry` | a worker's claim |
 /// | `Running` | a worker's claim (with a lease) | the worker's ack (completed, retry, dead), a graceful release, or the rescuer when the lease expires |
 /// | `Dead` | the worker (attempts exhausted, permanent error, unknown task, undecodable payload); the rescuer (attempts exhausted) | `dead retry`, `dead purge` |
 ///

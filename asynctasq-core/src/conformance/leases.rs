@@ -1,4 +1,4 @@
-//! Leases: extension, expiry, and the core [`Rescuer`](crate::worker::Rescuer)
+//! Leases: extension, expiry, and the core [`Rescuer`]
 //! over the driver's report of expired leases.
 //!
 //! Expiry is tested by moving time forward (`now` passed to the driver and
@@ -32,7 +32,7 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
     let q = unique_queue("extend");
     let claimed_before = later(0);
     driver.enqueue(&[job(&q)]).await.unwrap();
-    let c = claim(driver, &[q.clone()], 1, Duration::from_secs(30))
+    let c = claim(driver, std::slice::from_ref(&q), 1, Duration::from_secs(30))
         .await
         .remove(0);
     assert_eq!(
@@ -98,7 +98,7 @@ pub async fn rescue_records_one_error_text_and_time(driver: &Arc<dyn Driver>) {
         .await
         .unwrap();
     assert_eq!(
-        claim(driver, &[q.clone()], 2, Duration::from_secs(30))
+        claim(driver, std::slice::from_ref(&q), 2, Duration::from_secs(30))
             .await
             .len(),
         2
@@ -145,8 +145,8 @@ pub async fn rescued_retry_backs_off_with_the_jobs_policy(driver: &Arc<dyn Drive
         &q,
         RetryPolicy::fixed(Duration::from_secs(3600)).without_jitter(),
     );
-    driver.enqueue(&[hourly.clone()]).await.unwrap();
-    claim(driver, &[q.clone()], 1, Duration::from_secs(30)).await;
+    driver.enqueue(std::slice::from_ref(&hourly)).await.unwrap();
+    claim(driver, std::slice::from_ref(&q), 1, Duration::from_secs(30)).await;
     let now = later(60);
     rescuer(driver).run_once(Some(now)).await.unwrap();
     let rescued = info(driver, hourly.id).await;
@@ -168,9 +168,14 @@ pub async fn expired_read_is_bounded_oldest_first_and_moves_nothing(driver: &Arc
     let mut claims = Vec::new();
     for secs in [30, 20, 10] {
         claims.push(
-            claim(driver, &[q.clone()], 1, Duration::from_secs(secs))
-                .await
-                .remove(0),
+            claim(
+                driver,
+                std::slice::from_ref(&q),
+                1,
+                Duration::from_secs(secs),
+            )
+            .await
+            .remove(0),
         );
     }
     let read = |now, limit| {
@@ -218,9 +223,14 @@ pub async fn racing_rescuers_apply_each_job_once(driver: &Arc<dyn Driver>) {
     let jobs: Vec<_> = (0..40).map(|_| job(&q)).collect();
     driver.enqueue(&jobs).await.unwrap();
     assert_eq!(
-        claim(driver, &[q.clone()], 40, Duration::from_secs(30))
-            .await
-            .len(),
+        claim(
+            driver,
+            std::slice::from_ref(&q),
+            40,
+            Duration::from_secs(30)
+        )
+        .await
+        .len(),
         40
     );
     let small = RescuerConfig {

@@ -21,8 +21,8 @@ use sea_orm::DatabaseTransaction;
 
 use crate::error::{Error, Result};
 use crate::job::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, NewJob, QueueStats, Receipt,
-    RescueReport, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, ExpiredLease, ExpiredParams, JobId, JobInfo,
+    NewJob, QueueStats, Receipt, Retry,
 };
 
 /// A storage backend for jobs.
@@ -83,9 +83,12 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// receipts were still valid.
     async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64>;
 
-    /// Returns jobs whose lease has expired to ready, or to dead-letter when
-    /// they have no attempts left.
-    async fn rescue_expired(&self) -> Result<RescueReport>;
+    /// Reports up to `params.limit` running jobs whose lease expired before
+    /// `params.now` (the backend's clock when `None`), earliest expiry first.
+    /// Only reads: the core [`Rescuer`](crate::worker::Rescuer) decides what
+    /// happens to them and applies it through [`retry`](Driver::retry) and
+    /// [`bury`](Driver::bury).
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>>;
 
     /// Waits until one of `queues` may have claimable work (a dispatch, a
     /// scheduled job coming due, a release), or `timeout` passes. May return

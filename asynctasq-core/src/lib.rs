@@ -28,12 +28,12 @@ pub use driver::{Driver, DriverFactory, connect};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use job::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, JobId, JobInfo, JobState, NewJob,
-    QueueStats, Receipt, RescueReport, Retry, Timestamp,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, ExpiredLease, ExpiredParams,
+    JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Retry, Timestamp,
 };
 pub use retry::{Backoff, RetryPolicy};
 pub use task::{JobContext, Permanent, Registry, Task, TaskFailure, TaskOptions, TaskRegistration};
-pub use worker::{Worker, WorkerConfig, WorkerReport};
+pub use worker::{Rescuer, RescuerConfig, Worker, WorkerConfig, WorkerReport};
 
 #[doc(hidden)]
 pub use {async_trait, futures, inventory, rmpv, sea_orm};

@@ -12,8 +12,9 @@ use tokio::sync::Notify;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, JobId,
-    JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, Result,
+    Retry,
 };
 
 /// A driver that keeps jobs in memory.
@@ -275,35 +276,30 @@ impl Driver for MemoryDriver {
         Ok(extended)
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let now = now_ms();
-        let mut report = RescueReport::default();
-        let mut store = self.store();
-        for row in store.jobs.values_mut() {
-            if row.state != Stored::Running || row.lease_until >= now {
-                continue;
-            }
-            if row.attempt >= row.job.max_attempts {
-                row.state = Stored::Dead;
-                row.failed_at = now;
-                row.errors.push(AttemptError::now(
-                    row.attempt,
-                    format!(
-                        "lease expired during attempt {} (the worker crashed or stopped responding)",
-                        row.attempt
-                    ),
-                ));
-                report.buried += 1;
-            } else {
-                row.state = Stored::Pending;
-                report.requeued += 1;
-            }
-        }
-        drop(store);
-        if report.requeued > 0 {
-            self.inner.notify.notify_waiters();
-        }
-        Ok(report)
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let now = params.now.map_or_else(now_ms, to_millis);
+        let store = self.store();
+        let mut expired: Vec<&Row> = store
+            .jobs
+            .values()
+            .filter(|r| r.state == Stored::Running && r.lease_until < now)
+            .collect();
+        expired.sort_by_key(|r| (r.lease_until, r.job.id));
+        Ok(expired
+            .into_iter()
+            .take(params.limit)
+            .map(|row| ExpiredLease {
+                receipt: Receipt {
+                    id: row.job.id,
+                    token: row.token,
+                },
+                task: row.job.task.clone(),
+                queue: row.job.queue.clone(),
+                attempt: row.attempt,
+                max_attempts: row.job.max_attempts,
+                payload: row.job.payload.clone(),
+            })
+            .collect())
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use asynctasq::core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, JobId, JobInfo, NewJob, QueueStats,
-    Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, ExpiredLease, ExpiredParams, JobId,
+    JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
 };
 use sea_orm::DatabaseTransaction;
 
@@ -199,8 +199,8 @@ impl Driver for TimingDriver {
         self.inner.extend(receipts, lease).await
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        self.inner.rescue_expired().await
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        self.inner.leases_expired(params).await
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::outage::Outage;
+use super::rescuer::{Rescuer, RescuerConfig};
 use super::{Executing, WorkerConfig};
 use crate::driver::Driver;
 use crate::job::Receipt;
@@ -51,12 +52,14 @@ pub(crate) async fn run(
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut next_extend = Instant::now() + extend_every;
     let mut next_rescue = Instant::now();
+    let rescuer = Rescuer::new(driver.clone(), RescuerConfig::default())
+        .expect("the default rescuer config is valid");
     loop {
         interval.tick().await;
         let now = Instant::now();
         if now >= next_rescue {
             next_rescue = now + config.rescue_interval;
-            let rescued = driver.rescue_expired().await;
+            let rescued = rescuer.run_once(None).await;
             outage.record("rescuing expired leases", &rescued);
             match rescued {
                 Ok(r) if r.requeued + r.buried > 0 => {

@@ -22,6 +22,7 @@ mod completer;
 mod executor;
 mod maintenance;
 mod outage;
+mod rescuer;
 mod shutdown;
 mod stats;
 
@@ -36,6 +37,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+pub use rescuer::{Rescuer, RescuerConfig, lease_expired_message};
 pub use shutdown::shutdown_signals;
 pub use stats::WorkerReport;
 

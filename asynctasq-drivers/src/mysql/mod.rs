@@ -58,8 +58,8 @@ use tokio::time::Instant;
 
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
-    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, ExpiredLease,
+    ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
 };
 
 use crate::sql_common::{Wake, error_json, non_negative};
@@ -77,9 +77,6 @@ const MAX_LIST: usize = 1000;
 
 /// Most jobs in one claim.
 const MAX_CLAIM: usize = 10_000;
-
-/// Most expired leases handled by one rescue statement.
-const RESCUE_BATCH: i64 = 1000;
 
 /// Longest pause of a waiter that keeps finding due jobs it cannot claim.
 const MAX_SPIN_PAUSE: Duration = Duration::from_secs(1);
@@ -822,30 +819,14 @@ impl Driver for MySqlDriver {
             .await
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let mut report = RescueReport::default();
-        loop {
-            let buried = self
-                .execute(sqlx::query(sql::RESCUE_BURY).bind(RESCUE_BATCH))
-                .await?;
-            report.buried += buried;
-            if buried < RESCUE_BATCH as u64 {
-                break;
-            }
-        }
-        loop {
-            let requeued = self
-                .execute(sqlx::query(sql::RESCUE_REQUEUE).bind(RESCUE_BATCH))
-                .await?;
-            report.requeued += requeued;
-            if requeued < RESCUE_BATCH as u64 {
-                break;
-            }
-        }
-        if report.requeued > 0 {
-            self.wake_all(0);
-        }
-        Ok(report)
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let rows = sqlx::query(sql::EXPIRED)
+            .bind(params.now.map(to_millis))
+            .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *self.acquire().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::expired).collect()
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

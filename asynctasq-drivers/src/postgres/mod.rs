@@ -61,8 +61,8 @@ use uuid::Uuid;
 
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
-    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, JobId, JobInfo,
-    NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, ExpiredLease,
+    ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
 };
 
 use crate::sql_common::Wake;
@@ -77,8 +77,8 @@ use reconnect::retry_lost;
 /// The driver's name in logs and errors.
 const NAME: &str = "postgres";
 
-/// Most expired leases (or retained completed jobs) handled by one statement.
-const RESCUE_BATCH: i64 = 1000;
+/// Most retained completed jobs deleted by one statement.
+const PRUNE_BATCH: i64 = 1000;
 
 /// Longest pause of a waiter that keeps finding due jobs it cannot claim
 /// (rows locked by someone else's open transaction).
@@ -682,7 +682,7 @@ impl Driver for PgDriver {
         let done = retry_lost(self.worker_pool_ref(), |pool, _| {
             sqlx::query(sql::PRUNE_COMPLETED)
                 .bind(millis(retention))
-                .bind(RESCUE_BATCH)
+                .bind(PRUNE_BATCH)
                 .execute(pool)
         })
         .await
@@ -690,22 +690,17 @@ impl Driver for PgDriver {
         Ok(done.rows_affected())
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let mut report = RescueReport::default();
-        loop {
-            let row = retry_lost(self.worker_pool_ref(), |pool, _| {
-                sqlx::query(sql::RESCUE).bind(RESCUE_BATCH).fetch_one(pool)
-            })
-            .await
-            .map_err(db_err)?;
-            let requeued: i64 = row.try_get(0).map_err(db_err)?;
-            let buried: i64 = row.try_get(1).map_err(db_err)?;
-            report.requeued += non_negative(requeued);
-            report.buried += non_negative(buried);
-            if requeued + buried < RESCUE_BATCH {
-                return Ok(report);
-            }
-        }
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
+        let rows = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::EXPIRED)
+                .bind(params.now)
+                .bind(limit)
+                .fetch_all(pool)
+        })
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(rows::expired).collect()
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

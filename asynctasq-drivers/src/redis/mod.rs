@@ -77,7 +77,8 @@ use tokio::sync::Notify;
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
     AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error,
-    JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, Result,
+    Retry,
 };
 
 use conn::Conn;
@@ -91,8 +92,6 @@ const ENQUEUE_CHUNK: usize = 500;
 const CLAIM_CHUNK: usize = 500;
 /// Most receipts applied by one script call.
 const ACK_CHUNK: usize = 500;
-/// Most expired leases handled by one script call.
-const RESCUE_BATCH: i64 = 500;
 /// Most dead jobs requeued or purged by one script call.
 const DEAD_BATCH: i64 = 500;
 /// Most pending jobs deleted by one script call of `queue_purge`.
@@ -466,6 +465,51 @@ impl RedisDriver {
         Ok(())
     }
 
+    /// Up to `limit` expired leases of one queue (before `now` ms, the
+    /// server's clock when empty), each with its lease deadline.
+    async fn expired_in(
+        &self,
+        queue: &str,
+        now: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, ExpiredLease)>> {
+        let number = self.queue_number(queue).await?;
+        let reply: Vec<Value> = self
+            .run(&scripts::EXPIRED, queue, Args::default().n(limit).s(now))
+            .await?;
+        if !reply.len().is_multiple_of(5) {
+            return Err(driver_err(format!(
+                "the expired-lease read returned {} values, not a multiple of 5",
+                reply.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(reply.len() / 5);
+        let mut values = reply.into_iter();
+        while let Some(id) = values.next() {
+            let mut next = || values.next().unwrap_or(Value::Nil);
+            let id = parse_id(id)?;
+            let deadline = int(next(), "lease deadline")?;
+            let claims = int(next(), "claims")?;
+            let attempt = int(next(), "attempt")?;
+            let body = body::claimed(bytes(next(), "body")?);
+            out.push((
+                deadline,
+                ExpiredLease {
+                    receipt: Receipt {
+                        id,
+                        token: make_token(number, claims),
+                    },
+                    task: body.task,
+                    queue: queue.to_string(),
+                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                    max_attempts: body.max_attempts,
+                    payload: body.payload,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
     /// Subscribes to the wake-up channels not subscribed yet.
     async fn subscribe(&self, channels: &[String]) -> Result<()> {
         let mut done = self.inner.subscribed.lock().await;
@@ -800,28 +844,21 @@ impl Driver for RedisDriver {
         self.ack_many("extend", lease_ms, receipts).await
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let now = params
+            .now
+            .map(|t| to_millis(t).to_string())
+            .unwrap_or_default();
+        let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
         let queues = self.known_queues().await?;
-        let passes = queues.iter().map(|queue| async move {
-            let mut report = RescueReport::default();
-            loop {
-                let (requeued, buried): (i64, i64) = self
-                    .run(&scripts::RESCUE, queue, Args::default().n(RESCUE_BATCH))
-                    .await?;
-                report.requeued += requeued.max(0) as u64;
-                report.buried += buried.max(0) as u64;
-                if requeued + buried < RESCUE_BATCH {
-                    return Ok::<_, Error>(report);
-                }
-            }
-        });
-        Ok(try_join_all(passes)
-            .await?
-            .into_iter()
-            .fold(RescueReport::default(), |a, b| RescueReport {
-                requeued: a.requeued + b.requeued,
-                buried: a.buried + b.buried,
-            }))
+        let reads = queues
+            .iter()
+            .map(|queue| self.expired_in(queue, &now, limit));
+        let mut expired: Vec<(i64, ExpiredLease)> =
+            try_join_all(reads).await?.into_iter().flatten().collect();
+        expired.sort_unstable_by_key(|(deadline, lease)| (*deadline, lease.receipt.id));
+        expired.truncate(params.limit);
+        Ok(expired.into_iter().map(|(_, lease)| lease).collect())
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

@@ -2,7 +2,9 @@
 //! a malformed `errors` column never fails a read.
 
 use asynctasq_core::job::from_millis;
-use asynctasq_core::{AttemptError, ClaimedJob, Error, JobId, JobInfo, JobState, Receipt, Result};
+use asynctasq_core::{
+    AttemptError, ClaimedJob, Error, ExpiredLease, JobId, JobInfo, JobState, Receipt, Result,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -32,6 +34,22 @@ pub(super) fn claimed(row: &SqliteRow, token: i64) -> Result<Claimed> {
         },
         priority: to_i16(priority),
         run_at: row.try_get(4).map_err(db_err)?,
+    })
+}
+
+/// A row of `sql::EXPIRED`.
+pub(super) fn expired(row: &SqliteRow) -> Result<ExpiredLease> {
+    let id: String = row.try_get(0).map_err(db_err)?;
+    Ok(ExpiredLease {
+        receipt: Receipt {
+            id: job_id(&id)?,
+            token: row.try_get(6).map_err(db_err)?,
+        },
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        attempt: to_u32(row.try_get(3).map_err(db_err)?),
+        max_attempts: to_u32(row.try_get(4).map_err(db_err)?),
+        payload: row.try_get_unchecked(5).map_err(db_err)?,
     })
 }
 

@@ -10,6 +10,7 @@
 //! Every driver passes the same conformance suite
 //! (`asynctasq_core::conformance`, feature `conformance`).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -79,9 +80,14 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
         Ok(0)
     }
 
-    /// Extends the leases of running jobs to `now + lease`. Returns how many
-    /// receipts were still valid.
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64>;
+    /// Extends the leases of running jobs to `now + lease`, in one round
+    /// trip per batch where the backend allows. Returns the receipts whose
+    /// lease was **not** extended, in the order given: their lease is lost
+    /// (the job finished, or its lease expired and it was rescued, and it
+    /// may be running under another receipt). Empty when every lease was
+    /// extended. Drivers whose backend reports the rows it extended can
+    /// build the answer with [`not_extended`].
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>>;
 
     /// Returns jobs whose lease has expired to ready, or to dead-letter when
     /// they have no attempts left.
@@ -120,6 +126,22 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
 
     /// Lets claims from a paused queue continue.
     async fn queue_resume(&self, queue: &str) -> Result<()>;
+}
+
+/// The receipts of `asked` whose job is not among `extended`, in the order
+/// given: what [`Driver::extend`] returns, for a backend that reports the
+/// jobs it extended (`RETURNING id`).
+pub fn not_extended(asked: &[Receipt], extended: &[JobId]) -> Vec<Receipt> {
+    if extended.len() >= asked.len() {
+        // Every receipt was extended (ids are unique within a batch).
+        return Vec::new();
+    }
+    let extended: HashSet<JobId> = extended.iter().copied().collect();
+    asked
+        .iter()
+        .filter(|r| !extended.contains(&r.id))
+        .copied()
+        .collect()
 }
 
 /// A future returned by a [`DriverFactory`].

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{claim, job, unique_queue};
 use crate::driver::Driver;
-use crate::job::JobState;
+use crate::job::{JobState, Receipt};
 
 /// An extended lease is not rescued; once extension stops, it is.
 ///
@@ -20,7 +20,11 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
     let c = claim(driver, &queues, 1, lease).await.remove(0);
     for _ in 0..6 {
         tokio::time::sleep(lease / 4).await;
-        assert_eq!(driver.extend(&[c.receipt], lease).await.unwrap(), 1);
+        assert_eq!(
+            driver.extend(&[c.receipt], lease).await.unwrap(),
+            vec![],
+            "a held lease was reported lost"
+        );
         driver.rescue_expired().await.unwrap();
         let info = driver.job(c.receipt.id).await.unwrap().expect("job");
         assert_eq!(
@@ -33,6 +37,56 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
     driver.rescue_expired().await.unwrap();
     let info = driver.job(c.receipt.id).await.unwrap().expect("job");
     assert_eq!(info.state, JobState::Ready);
+}
+
+/// In one batch, the stale receipts (a job rescued and claimed again, a
+/// completed job, a forged token) are reported lost, in the order given,
+/// while the held ones are extended: a rescue after the first lease would
+/// have run out leaves them running.
+pub async fn extend_reports_the_lost_receipts(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("extend-lost");
+    let queues = vec![q.clone()];
+    driver
+        .enqueue(&[job(&q), job(&q), job(&q), job(&q)])
+        .await
+        .unwrap();
+    let short = Duration::from_millis(200);
+    let rescued = claim(driver, &queues, 1, short).await.remove(0);
+    let held = claim(driver, &queues, 2, short).await;
+    let done = claim(driver, &queues, 1, short).await.remove(0);
+    assert_eq!(driver.complete(&[done.receipt]).await.unwrap(), 1);
+    let forged = Receipt {
+        id: held[1].receipt.id,
+        token: held[1].receipt.token.wrapping_add(1),
+    };
+    // Let the first lease expire; keep the held ones alive meanwhile.
+    tokio::time::sleep(short / 2).await;
+    let kept = [held[0].receipt, held[1].receipt];
+    assert_eq!(driver.extend(&kept, Duration::from_secs(30)).await.unwrap(), vec![]);
+    tokio::time::sleep(short).await;
+    driver.rescue_expired().await.unwrap();
+    let again = claim(driver, &queues, 1, Duration::from_secs(30)).await.remove(0);
+    assert_eq!(again.receipt.id, rescued.receipt.id, "the expired job is claimed again");
+
+    let batch = [
+        rescued.receipt,
+        held[0].receipt,
+        forged,
+        done.receipt,
+        held[1].receipt,
+    ];
+    let lost = driver.extend(&batch, short).await.unwrap();
+    assert_eq!(lost, vec![rescued.receipt, forged, done.receipt]);
+    // The held leases now end `short` from now, the new claim's in 30 s.
+    tokio::time::sleep(short * 2).await;
+    driver.rescue_expired().await.unwrap();
+    for c in &held {
+        let info = driver.job(c.receipt.id).await.unwrap().expect("job");
+        assert_eq!(info.state, JobState::Ready, "the extended lease did not end when asked");
+    }
+    let info = driver.job(again.receipt.id).await.unwrap().expect("job");
+    assert_eq!(info.state, JobState::Running, "a stale receipt changed the new lease");
+    assert!(driver.extend(&[], short).await.unwrap().is_empty());
 }
 
 /// An expired lease returns the job to ready, keeping the attempt counted.

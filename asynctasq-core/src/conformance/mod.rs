@@ -116,6 +116,7 @@ macro_rules! conformance_tests {
             acks::release_returns_without_counting,
             acks::stale_ack_after_rescue_is_rejected,
             leases::extend_keeps_a_job_from_rescue,
+            leases::extend_reports_the_lost_receipts,
             leases::expired_lease_is_rescued,
             leases::rescue_buries_when_attempts_are_exhausted,
             admin::stats_count_every_state,

@@ -81,7 +81,8 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     }
 
     /// Extends the leases of running jobs to `now + lease`, in one round
-    /// trip per batch where the backend allows. Returns the receipts whose
+    /// trip per batch where the backend allows; the receipts name distinct
+    /// jobs (one lease per job and worker). Returns the receipts whose
     /// lease was **not** extended, in the order given: their lease is lost
     /// (the job finished, or its lease expired and it was rescued, and it
     /// may be running under another receipt). Empty when every lease was

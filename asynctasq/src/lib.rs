@@ -28,10 +28,9 @@
 
 pub use asynctasq_core::{
     AttemptError, Backoff, CancelReason, Cancellation, Client, Config, DeadSelector, Driver,
-    Envelope, Error, JobContext,
-    JobId, JobInfo, JobState, PendingDispatch, Permanent, QueueStats, Registry, Result,
-    RetryPolicy, Task, TaskOptions, Timestamp, Worker, WorkerConfig, WorkerReport, dispatch_many,
-    global, set_global,
+    Envelope, Error, JobContext, JobId, JobInfo, JobState, PendingDispatch, Permanent, QueueStats,
+    Registry, Result, RetryPolicy, Task, TaskOptions, Timestamp, Worker, WorkerConfig,
+    WorkerReport, dispatch_many, global, set_global,
 };
 pub use asynctasq_macros::task;
 

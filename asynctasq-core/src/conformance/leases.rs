@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{claim, job, unique_queue};
+use super::{claim, job, plus_ms, unique_queue};
 use crate::driver::Driver;
 use crate::job::{JobState, Receipt};
 
@@ -40,12 +40,15 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
 }
 
 /// In one batch, the stale receipts (a job rescued and claimed again, a
-/// completed job, a forged token) are reported lost, in the order given,
-/// while the held ones are extended: a rescue after the first lease would
-/// have run out leaves them running.
+/// completed job, a forged token on a scheduled job) are reported lost, in the
+/// order given, while the held ones are extended: a rescue after the first
+/// lease would have run out leaves them running.
 pub async fn extend_reports_the_lost_receipts(driver: &Arc<dyn Driver>) {
     let q = unique_queue("extend-lost");
     let queues = vec![q.clone()];
+    // Not due for an hour: never claimed here.
+    let mut waiting = job(&q);
+    waiting.run_at = plus_ms(chrono::Utc::now(), 3_600_000);
     driver
         .enqueue(&[job(&q), job(&q), job(&q), job(&q)])
         .await
@@ -55,18 +58,30 @@ pub async fn extend_reports_the_lost_receipts(driver: &Arc<dyn Driver>) {
     let held = claim(driver, &queues, 2, short).await;
     let done = claim(driver, &queues, 1, short).await.remove(0);
     assert_eq!(driver.complete(&[done.receipt]).await.unwrap(), 1);
+    driver
+        .enqueue(std::slice::from_ref(&waiting))
+        .await
+        .unwrap();
     let forged = Receipt {
-        id: held[1].receipt.id,
+        id: waiting.id,
         token: held[1].receipt.token.wrapping_add(1),
     };
     // Let the first lease expire; keep the held ones alive meanwhile.
     tokio::time::sleep(short / 2).await;
     let kept = [held[0].receipt, held[1].receipt];
-    assert_eq!(driver.extend(&kept, Duration::from_secs(30)).await.unwrap(), vec![]);
+    assert_eq!(
+        driver.extend(&kept, Duration::from_secs(30)).await.unwrap(),
+        vec![]
+    );
     tokio::time::sleep(short).await;
     driver.rescue_expired().await.unwrap();
-    let again = claim(driver, &queues, 1, Duration::from_secs(30)).await.remove(0);
-    assert_eq!(again.receipt.id, rescued.receipt.id, "the expired job is claimed again");
+    let again = claim(driver, &queues, 1, Duration::from_secs(30))
+        .await
+        .remove(0);
+    assert_eq!(
+        again.receipt.id, rescued.receipt.id,
+        "the expired job is claimed again"
+    );
 
     let batch = [
         rescued.receipt,
@@ -82,10 +97,24 @@ pub async fn extend_reports_the_lost_receipts(driver: &Arc<dyn Driver>) {
     driver.rescue_expired().await.unwrap();
     for c in &held {
         let info = driver.job(c.receipt.id).await.unwrap().expect("job");
-        assert_eq!(info.state, JobState::Ready, "the extended lease did not end when asked");
+        assert_eq!(
+            info.state,
+            JobState::Ready,
+            "the extended lease did not end when asked"
+        );
     }
     let info = driver.job(again.receipt.id).await.unwrap().expect("job");
-    assert_eq!(info.state, JobState::Running, "a stale receipt changed the new lease");
+    assert_eq!(
+        info.state,
+        JobState::Running,
+        "a stale receipt changed the new lease"
+    );
+    let info = driver.job(waiting.id).await.unwrap().expect("job");
+    assert_eq!(
+        info.state,
+        JobState::Scheduled,
+        "a forged receipt changed a job"
+    );
     assert!(driver.extend(&[], short).await.unwrap().is_empty());
 }
 

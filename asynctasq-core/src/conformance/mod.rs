@@ -16,12 +16,14 @@
 //! pause/resume, concurrency), [`acks`] (complete, retry, bury, release,
 //! fencing), [`leases`] (extend, expiry, rescue), [`admin`] (stats, lookup,
 //! dead-letter, purge), [`wakeups`] and [`worker`] (the full worker runtime
-//! over the driver: retries, dead-letter, bad input, panics, timeouts).
+//! over the driver: retries, dead-letter, bad input, panics, timeouts, lost
+//! leases).
 
 pub mod acks;
 pub mod admin;
 pub mod claims;
 pub mod leases;
+mod stalled;
 pub mod wakeups;
 pub mod worker;
 
@@ -134,6 +136,7 @@ macro_rules! conformance_tests {
             worker::permanent_failure_skips_retries,
             worker::refuses_to_start_without_a_models_database,
             worker::a_second_stop_releases_running_jobs_at_once,
+            worker::a_lost_lease_stops_the_job_and_its_result_is_discarded,
         );
     };
     (@cases $factory:path; $($area:ident :: $case:ident),+ $(,)?) => {

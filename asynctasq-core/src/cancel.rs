@@ -105,11 +105,6 @@ impl Canceller {
             true
         });
     }
-
-    /// Why the job was told to stop, if it was.
-    pub(crate) fn reason(&self) -> Option<CancelReason> {
-        *self.tx.borrow()
-    }
 }
 
 #[cfg(test)]
@@ -131,7 +126,6 @@ mod tests {
         canceller.cancel(CancelReason::LeaseLost);
         assert_eq!(waiting.await.unwrap(), CancelReason::LeaseLost);
         assert_eq!(cancellation.reason(), Some(CancelReason::LeaseLost));
-        assert_eq!(canceller.reason(), Some(CancelReason::LeaseLost));
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! the retries and the dead-letter moves of everything finished since the
 //! last write, one call each. A write that fails is retried a few times; if
 //! the driver stays down, the lease expires and the rescuer returns the job.
+//! An attempt whose lease was lost while it ran writes nothing.
 
 use std::sync::Arc;
 use std::time::Duration;

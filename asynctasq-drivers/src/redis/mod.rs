@@ -402,7 +402,7 @@ impl RedisDriver {
             message: error.message.clone(),
         })
         .map_err(driver_err)?;
-        let applied = self
+        let applied: i64 = self
             .ack(&queue, action, param, &line, &[(receipt.id, claims)])
             .await?;
         Ok(applied > 0)

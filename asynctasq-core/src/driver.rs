@@ -241,6 +241,23 @@ mod tests {
     }
 
     #[test]
+    fn not_extended_keeps_the_missing_receipts_in_order() {
+        let receipts: Vec<Receipt> = (0..4)
+            .map(|token| Receipt {
+                id: JobId::new(),
+                token,
+            })
+            .collect();
+        let ids: Vec<JobId> = receipts.iter().map(|r| r.id).collect();
+        assert!(not_extended(&receipts, &ids).is_empty());
+        assert_eq!(
+            not_extended(&receipts, &[ids[2], ids[0]]),
+            vec![receipts[1], receipts[3]]
+        );
+        assert_eq!(not_extended(&receipts, &[]), receipts);
+    }
+
+    #[test]
     fn schemes_are_case_insensitive() {
         for url in ["sqlite://shop.db", "Sqlite://shop.db", "SQLITE::memory:"] {
             assert!(factory_for(url, SQLITE_ONLY.iter()).is_ok(), "{url}");

@@ -12,8 +12,8 @@ use super::stalled::StalledExtend;
 use super::{stats_of, unique_queue};
 use crate::dispatch::Client;
 use crate::driver::Driver;
-use crate::envelope::{ENVELOPE_VERSION, Envelope};
-use crate::job::{JobId, JobState, NewJob, to_millis};
+use crate::envelope::Envelope;
+use crate::job::{JobId, JobState, NewJob};
 use crate::retry::RetryPolicy;
 use crate::task::{HandlerFuture, JobContext, Registry, TaskFailure, TaskRegistration};
 use crate::worker::{Signal, Worker, WorkerReport};
@@ -138,20 +138,10 @@ fn registry() -> Registry {
 }
 
 fn envelope(task: &str, queue: &str, max_attempts: u32) -> Envelope {
-    let now = to_millis(Utc::now());
     Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: task.into(),
-        queue: queue.into(),
-        args: rmpv::Value::Map(vec![]),
         max_attempts,
         retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now,
-        created_at: now,
-        headers: Default::default(),
+        ..Envelope::new(task, queue)
     }
 }
 

@@ -259,6 +259,8 @@ struct Inner {
     target: String,
     /// For `dispatch_in`: which database the jobs are in.
     jobs_db: JobsDatabase,
+    /// `TCP_NODELAY` for a pool built by the application (see `nodelay`).
+    adopted: Option<crate::nodelay::Adopted>,
 }
 
 impl fmt::Debug for MySqlDriver {
@@ -350,15 +352,12 @@ impl MySqlDriver {
         let pool = MySqlPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .after_connect(move |_, _| {
-                crate::nodelay::set_on_connections_to(port);
-                Box::pin(async { Ok(()) })
-            });
+            .acquire_timeout(config.acquire_timeout);
+        let pool = crate::nodelay::on_connect(pool, port);
         let pool =
             crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
                 .await?;
-        Ok(Self::build(pool, config, target))
+        Ok(Self::build(pool, config, target, None))
     }
 
     /// A driver over an existing pool, e.g. the one of a sea-orm
@@ -372,9 +371,9 @@ impl MySqlDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: MySqlPool, config: &MySqlConfig) -> Self {
         let options = pool.connect_options();
-        // The application's pool has no hook of ours: treat the connections
-        // it has open now (see `nodelay`).
-        crate::nodelay::set_on_connections_to(options.get_port());
+        // The application's pool has no hook of ours: treat its connections
+        // now and as it opens more (see `nodelay`).
+        let adopted = crate::nodelay::Adopted::new(options.get_port(), pool.size());
         let target = format!(
             "mysql://{}@{}:{}/{}",
             options.get_username(),
@@ -382,10 +381,15 @@ impl MySqlDriver {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
-        Self::build(pool, config, target)
+        Self::build(pool, config, target, Some(adopted))
     }
 
-    fn build(pool: MySqlPool, config: &MySqlConfig, target: String) -> Self {
+    fn build(
+        pool: MySqlPool,
+        config: &MySqlConfig,
+        target: String,
+        adopted: Option<crate::nodelay::Adopted>,
+    ) -> Self {
         let options = pool.connect_options();
         let identity = match options.get_socket() {
             Some(socket) => format!(
@@ -412,6 +416,7 @@ impl MySqlDriver {
                 spins: AtomicU32::new(0),
                 jobs_db: JobsDatabase::new(NAME, sea_orm::DbBackend::MySql, target.clone()),
                 target,
+                adopted,
                 pool,
             }),
         }
@@ -422,17 +427,25 @@ impl MySqlDriver {
         &self.inner.pool
     }
 
+    /// The pool, for the driver's own statements.
+    fn pool_ref(&self) -> &MySqlPool {
+        if let Some(adopted) = &self.inner.adopted {
+            adopted.check(self.inner.pool.size());
+        }
+        &self.inner.pool
+    }
+
     /// A connection of the pool; when none comes, the error says why (see
     /// [`explained`](crate::sql_connect::explained)).
     async fn acquire(&self) -> Result<PoolConnection<MySql>> {
-        let pool = &self.inner.pool;
+        let pool = self.pool_ref();
         explained(pool, pool.acquire()).await.map_err(db_err)
     }
 
     /// A transaction on a connection of the pool, opened with `statement`
     /// (`BEGIN` when `None`); errors as for [`acquire`](Self::acquire).
     async fn begin(&self, statement: Option<&'static str>) -> Result<Transaction<'static, MySql>> {
-        let pool = &self.inner.pool;
+        let pool = self.pool_ref();
         let begun = match statement {
             Some(sql) => explained(pool, pool.begin_with(sql)).await,
             None => explained(pool, pool.begin()).await,
@@ -602,7 +615,7 @@ impl Driver for MySqlDriver {
     }
 
     async fn migrate(&self) -> Result<()> {
-        schema::migrate(&self.inner.pool).await.map(|_| ())
+        schema::migrate(self.pool_ref()).await.map(|_| ())
     }
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
@@ -633,7 +646,7 @@ impl Driver for MySqlDriver {
             .iter()
             .map(MySqlStatement::to_sea_orm)
             .collect();
-        let pool = &self.inner.pool;
+        let pool = self.pool_ref();
         self.inner
             .jobs_db
             .execute_in(txn, statements, || {

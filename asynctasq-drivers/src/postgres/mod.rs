@@ -293,6 +293,8 @@ struct Inner {
     target: String,
     /// For `dispatch_in`: which database the jobs are in.
     jobs_db: JobsDatabase,
+    /// `TCP_NODELAY` for a pool built by the application (see `nodelay`).
+    adopted: Option<crate::nodelay::Adopted>,
 }
 
 impl fmt::Debug for PgDriver {
@@ -330,15 +332,12 @@ impl PgDriver {
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire(false)
-            .after_connect(move |_, _| {
-                crate::nodelay::set_on_connections_to(port);
-                Box::pin(async { Ok(()) })
-            });
+            .test_before_acquire(false);
+        let pool = crate::nodelay::on_connect(pool, port);
         let pool =
             crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
                 .await?;
-        Ok(Self::build(pool, config, target))
+        Ok(Self::build(pool, config, target, None))
     }
 
     /// The pool for the worker's statements (claims, acks, the rescuer, the
@@ -404,9 +403,9 @@ impl PgDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: PgPool, config: &PgConfig) -> Self {
         let options = pool.connect_options();
-        // The application's pool has no hook of ours: treat the connections
-        // it has open now (the driver's own pools have the hook).
-        crate::nodelay::set_on_connections_to(options.get_port());
+        // The application's pool has no hook of ours: treat its connections
+        // now and as it opens more (the driver's own pools have the hook).
+        let adopted = crate::nodelay::Adopted::new(options.get_port(), pool.size());
         let target = format!(
             "postgres://{}@{}:{}/{}",
             options.get_username(),
@@ -414,10 +413,15 @@ impl PgDriver {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
-        Self::build(pool, config, target)
+        Self::build(pool, config, target, Some(adopted))
     }
 
-    fn build(pool: PgPool, config: &PgConfig, target: String) -> Self {
+    fn build(
+        pool: PgPool,
+        config: &PgConfig,
+        target: String,
+        adopted: Option<crate::nodelay::Adopted>,
+    ) -> Self {
         let listen_options = config.listen.then(|| (*pool.connect_options()).clone());
         PgDriver {
             inner: Arc::new(Inner {
@@ -428,6 +432,7 @@ impl PgDriver {
                 spins: AtomicU32::new(0),
                 jobs_db: JobsDatabase::new(NAME, sea_orm::DbBackend::Postgres, target.clone()),
                 target,
+                adopted,
                 pool,
             }),
         }
@@ -439,6 +444,9 @@ impl PgDriver {
     }
 
     fn pool_ref(&self) -> &PgPool {
+        if let Some(adopted) = &self.inner.adopted {
+            adopted.check(self.inner.pool.size());
+        }
         &self.inner.pool
     }
 

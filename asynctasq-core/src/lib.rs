@@ -8,6 +8,7 @@
 //! envelopes as bytes.
 
 pub mod args;
+pub mod cancel;
 pub mod config;
 pub mod dispatch;
 pub mod driver;
@@ -22,6 +23,7 @@ pub mod worker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use cancel::{CancelReason, Cancellation};
 pub use config::Config;
 pub use dispatch::{Client, PendingDispatch, dispatch_many, global, init, set_global, try_global};
 pub use driver::{Driver, DriverFactory, connect};

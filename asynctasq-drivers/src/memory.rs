@@ -263,17 +263,17 @@ impl Driver for MemoryDriver {
         Ok(released)
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         let until = now_ms() + lease.as_millis() as i64;
         let mut store = self.store();
-        let mut extended = 0;
+        let mut lost = Vec::new();
         for r in receipts {
-            if let Some(row) = store.running(r) {
-                row.lease_until = until;
-                extended += 1;
+            match store.running(r) {
+                Some(row) => row.lease_until = until,
+                None => lost.push(*r),
             }
         }
-        Ok(extended)
+        Ok(lost)
     }
 
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {

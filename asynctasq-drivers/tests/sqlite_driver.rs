@@ -253,7 +253,7 @@ async fn stale_receipts_change_nothing() {
             .extend(&[stale], Duration::from_secs(60))
             .await
             .unwrap(),
-        0
+        vec![stale]
     );
     let info = driver.job(good.id).await.unwrap().unwrap();
     assert_eq!((info.state, info.attempt), (JobState::Running, 1));
@@ -292,7 +292,7 @@ async fn retry_release_and_extend() {
             .extend(&[c.receipt], Duration::from_secs(3600))
             .await
             .unwrap(),
-        1
+        vec![]
     );
     let until: i64 = sqlx::query_scalar("SELECT lease_until FROM asynctasq_jobs")
         .fetch_one(driver.pool())

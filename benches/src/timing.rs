@@ -195,7 +195,7 @@ impl Driver for TimingDriver {
         self.inner.release(receipts).await
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         self.inner.extend(receipts, lease).await
     }
 

@@ -207,7 +207,8 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
             .extend(&[first.receipt], Duration::from_secs(60))
             .await
             .unwrap(),
-        0
+        vec![first.receipt],
+        "a stale receipt's lease is reported lost"
     );
     let info = driver.job(first.receipt.id).await.unwrap().expect("job");
     assert_eq!(info.state, JobState::Running, "a stale ack changed the job");

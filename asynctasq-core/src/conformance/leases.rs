@@ -12,8 +12,8 @@ use chrono::Utc;
 use super::{claim, job, job_with_retry, rescuer, unique_queue};
 use crate::driver::Driver;
 use crate::job::{
-    AttemptError, ExpiredParams, JobId, JobInfo, JobState, RescueReport, Timestamp, from_millis,
-    to_millis,
+    AttemptError, ExpiredParams, JobId, JobInfo, JobState, Receipt, RescueReport, Timestamp,
+    from_millis, to_millis,
 };
 use crate::retry::RetryPolicy;
 use crate::worker::{Rescuer, RescuerConfig, lease_expired_message};
@@ -40,7 +40,8 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
             .extend(&[c.receipt], Duration::from_secs(60))
             .await
             .unwrap(),
-        1
+        vec![],
+        "a held lease was reported lost"
     );
     // Past the first lease, within the extension.
     let within = claimed_before + chrono::Duration::seconds(45);
@@ -54,6 +55,86 @@ pub async fn extend_keeps_a_job_from_rescue(driver: &Arc<dyn Driver>) {
     let report = rescuer(driver).run_once(Some(later(61))).await.unwrap();
     assert_eq!(report.requeued, 1, "an expired extension was not rescued");
     assert_eq!(info(driver, c.receipt.id).await.state, JobState::Scheduled);
+}
+
+/// In one batch, the stale receipts (a job rescued and claimed again, a
+/// completed job, a forged token on a scheduled job) are reported lost, in the
+/// order given, while the held ones are extended: a rescue past their first
+/// lease leaves them running.
+pub async fn extend_reports_the_lost_receipts(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("extend-lost");
+    let queues = vec![q.clone()];
+    let start = later(0);
+    // Rescued jobs back off by their policy: none here, so the rescued one
+    // can be claimed again at once.
+    let no_backoff = || job_with_retry(&q, RetryPolicy::fixed(Duration::ZERO).without_jitter());
+    // Not due for an hour: never claimed here.
+    let mut waiting = job(&q);
+    waiting.run_at = start + chrono::Duration::hours(1);
+    driver
+        .enqueue(&[no_backoff(), no_backoff(), no_backoff(), no_backoff()])
+        .await
+        .unwrap();
+    let short = Duration::from_secs(30);
+    let rescued = claim(driver, &queues, 1, short).await.remove(0);
+    let held = claim(driver, &queues, 2, Duration::from_secs(600)).await;
+    let done = claim(driver, &queues, 1, short).await.remove(0);
+    assert_eq!(driver.complete(&[done.receipt]).await.unwrap(), 1);
+    driver
+        .enqueue(std::slice::from_ref(&waiting))
+        .await
+        .unwrap();
+    let forged = Receipt {
+        id: waiting.id,
+        token: held[1].receipt.token.wrapping_add(1),
+    };
+    // Past the short lease only: the first job is rescued and claimed again.
+    let report = rescuer(driver)
+        .run_once(Some(start + chrono::Duration::seconds(60)))
+        .await
+        .unwrap();
+    assert!(report.requeued >= 1, "{report:?}");
+    let again = claim(driver, &queues, 1, Duration::from_secs(600))
+        .await
+        .remove(0);
+    assert_eq!(
+        again.receipt.id, rescued.receipt.id,
+        "the expired job is claimed again"
+    );
+
+    let batch = [
+        rescued.receipt,
+        held[0].receipt,
+        forged,
+        done.receipt,
+        held[1].receipt,
+    ];
+    let lost = driver
+        .extend(&batch, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(lost, vec![rescued.receipt, forged, done.receipt]);
+    // The held leases now end a minute from now, the new claim's in ten.
+    let report = rescuer(driver).run_once(Some(later(120))).await.unwrap();
+    assert!(report.requeued >= 2, "{report:?}");
+    for c in &held {
+        assert_ne!(
+            info(driver, c.receipt.id).await.state,
+            JobState::Running,
+            "the extended lease did not end when asked"
+        );
+    }
+    assert_eq!(
+        info(driver, again.receipt.id).await.state,
+        JobState::Running,
+        "a stale receipt changed the new lease"
+    );
+    assert_eq!(
+        info(driver, waiting.id).await.state,
+        JobState::Scheduled,
+        "a forged receipt changed a job"
+    );
+    assert!(driver.extend(&[], short).await.unwrap().is_empty());
 }
 
 /// An expired lease is rescued, keeping the attempt counted; a valid one is not.

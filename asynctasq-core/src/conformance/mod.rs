@@ -17,12 +17,14 @@
 //! fencing), [`leases`] (extend, expiry, the core rescuer over the
 //! driver's expired-lease report, with time moved forward instead of slept), [`admin`] (stats, lookup,
 //! dead-letter, purge), [`wakeups`] and [`worker`] (the full worker runtime
-//! over the driver: retries, dead-letter, bad input, panics, timeouts).
+//! over the driver: retries, dead-letter, bad input, panics, timeouts, lost
+//! leases).
 
 pub mod acks;
 pub mod admin;
 pub mod claims;
 pub mod leases;
+mod stalled;
 pub mod wakeups;
 pub mod worker;
 
@@ -147,6 +149,7 @@ macro_rules! conformance_tests {
             acks::release_returns_without_counting,
             acks::stale_ack_after_rescue_is_rejected,
             leases::extend_keeps_a_job_from_rescue,
+            leases::extend_reports_the_lost_receipts,
             leases::expired_lease_is_rescued,
             leases::rescue_records_one_error_text_and_time,
             leases::rescued_retry_backs_off_with_the_jobs_policy,
@@ -167,6 +170,7 @@ macro_rules! conformance_tests {
             worker::permanent_failure_skips_retries,
             worker::refuses_to_start_without_a_models_database,
             worker::a_second_stop_releases_running_jobs_at_once,
+            worker::a_lost_lease_stops_the_job_and_its_result_is_discarded,
         );
     };
     (@cases $factory:path; $($area:ident :: $case:ident),+ $(,)?) => {

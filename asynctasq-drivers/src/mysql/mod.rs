@@ -56,6 +56,7 @@ use sqlx::query::Query;
 use sqlx::{MySql, MySqlPool, Row, Transaction};
 use tokio::time::Instant;
 
+use asynctasq_core::driver::not_extended;
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
     Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, ExpiredLease,
@@ -814,9 +815,33 @@ impl Driver for MySqlDriver {
         Ok(released)
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
-        self.by_receipts(receipts, sql::extend, Some(millis(lease)))
-            .await
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
+        // MySQL's UPDATE returns no rows: when it matched fewer rows than
+        // receipts, a second statement asks which are still held (one more
+        // round trip, only for a batch with a lost lease).
+        let mut lost = Vec::new();
+        for chunk in receipts.chunks(MAX_LIST) {
+            let applied = self
+                .by_receipts(chunk, sql::extend, Some(millis(lease)))
+                .await?;
+            if applied as usize == chunk.len() {
+                continue;
+            }
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql::held(chunk.len())));
+            for r in chunk {
+                query = query.bind(r.id.0.as_bytes().as_slice()).bind(r.token);
+            }
+            let held: Vec<Vec<u8>> = query
+                .fetch_all(&mut *self.acquire().await?)
+                .await
+                .map_err(db_err)?;
+            let held = held
+                .iter()
+                .map(|id| rows::job_id(id))
+                .collect::<Result<Vec<_>>>()?;
+            lost.extend(not_extended(chunk, &held));
+        }
+        Ok(lost)
     }
 
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {

@@ -182,6 +182,14 @@ pub(super) fn extend(n: usize) -> String {
     )
 }
 
+/// The ids of the jobs still running under one of `n` receipts. Binds `n` pairs.
+pub(super) fn held(n: usize) -> String {
+    format!(
+        "SELECT id FROM asynctasq_jobs WHERE state = 'running' AND ({})",
+        receipts(n)
+    )
+}
+
 /// Schedules another attempt. Binds run_at, error JSON (twice), id, token.
 pub(super) const RETRY: &str = concat!(
     "UPDATE asynctasq_jobs SET state = 'pending', run_at = ?, \

@@ -59,6 +59,7 @@ use sqlx::{PgPool, Row};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use asynctasq_core::driver::not_extended;
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
     Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error, ExpiredLease,
@@ -658,21 +659,22 @@ impl Driver for PgDriver {
         .await
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         if receipts.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let (ids, tokens) = receipt_columns(receipts);
-        let done = retry_lost(self.worker_pool_ref(), |pool, _| {
-            sqlx::query(sql::EXTEND)
+        let extended: Vec<Uuid> = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query_scalar(sql::EXTEND)
                 .bind(&ids)
                 .bind(&tokens)
                 .bind(millis(lease))
-                .execute(pool)
+                .fetch_all(pool)
         })
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected())
+        let extended: Vec<JobId> = extended.into_iter().map(JobId).collect();
+        Ok(not_extended(receipts, &extended))
     }
 
     async fn prune_completed(&self) -> Result<u64> {

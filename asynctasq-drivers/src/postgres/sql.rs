@@ -160,9 +160,11 @@ pub(super) const RELEASE: &str = concat!(
 );
 
 /// Extends leases to `now() + $3` milliseconds. `$1` ids, `$2` tokens.
+/// Returns the ids of the jobs extended.
 pub(super) const EXTEND: &str = concat!(
     "UPDATE asynctasq_jobs j SET lease_until = now() + $3 * interval '1 millisecond' FROM ",
-    held!()
+    held!(),
+    " RETURNING j.id"
 );
 
 /// Schedules other attempts. `$1` ids, `$2` tokens, `$3` run_at, `$4`

@@ -334,41 +334,51 @@ impl RedisDriver {
         }
     }
 
-    /// Applies `action` to `receipts`, grouped by queue, in bounded script calls.
-    async fn ack_many(&self, action: &str, param: i64, receipts: &[Receipt]) -> Result<u64> {
-        let mut by_queue: HashMap<i64, Vec<(JobId, i64)>> = HashMap::new();
+    /// Groups `receipts` by the queue their token names, each as (id,
+    /// claim counter). Receipts whose token names no queue this driver
+    /// knows (forged, or from another database) are in no group.
+    async fn by_queue(&self, receipts: &[Receipt]) -> Result<Vec<(String, Vec<(JobId, i64)>)>> {
+        let mut by_number: HashMap<i64, Vec<(JobId, i64)>> = HashMap::new();
         for r in receipts {
             if let Some((number, claims)) = split_token(r.token) {
-                by_queue.entry(number).or_default().push((r.id, claims));
+                by_number.entry(number).or_default().push((r.id, claims));
             }
         }
-        let mut groups = Vec::with_capacity(by_queue.len());
-        for (number, list) in by_queue {
+        let mut groups = Vec::with_capacity(by_number.len());
+        for (number, list) in by_number {
             if let Some(queue) = self.queue_named(number).await? {
                 groups.push((queue, list));
             }
         }
+        Ok(groups)
+    }
+
+    /// Applies `action` to `receipts`, grouped by queue, in bounded script calls.
+    async fn ack_many(&self, action: &str, param: i64, receipts: &[Receipt]) -> Result<u64> {
+        let groups = self.by_queue(receipts).await?;
         let calls = groups.iter().flat_map(|(queue, list)| {
-            list.chunks(ACK_CHUNK)
-                .map(move |chunk| self.ack(queue, action, param, "", chunk))
+            list.chunks(ACK_CHUNK).map(move |chunk| async move {
+                let applied: i64 = self.ack(queue, action, param, "", chunk).await?;
+                Ok::<_, Error>(applied.max(0) as u64)
+            })
         });
         Ok(try_join_all(calls).await?.into_iter().sum())
     }
 
-    async fn ack(
+    /// Runs the ack script on one queue's receipts; its answer is `T`.
+    async fn ack<T: FromRedisValue>(
         &self,
         queue: &str,
         action: &str,
         param: i64,
         error: &str,
         receipts: &[(JobId, i64)],
-    ) -> Result<u64> {
+    ) -> Result<T> {
         let mut args = Args::default().s(action).n(param).s(error);
         for (id, claims) in receipts {
             args = args.s(&id.to_string()).n(*claims);
         }
-        let applied: i64 = self.run(&scripts::ACK, queue, args).await?;
-        Ok(applied.max(0) as u64)
+        self.run(&scripts::ACK, queue, args).await
     }
 
     /// Retry or bury: one fenced receipt with an error.
@@ -391,7 +401,7 @@ impl RedisDriver {
             message: error.message.clone(),
         })
         .map_err(driver_err)?;
-        let applied = self
+        let applied: i64 = self
             .ack(&queue, action, param, &line, &[(receipt.id, claims)])
             .await?;
         Ok(applied > 0)
@@ -839,9 +849,27 @@ impl Driver for RedisDriver {
         self.ack_many("release", 0, receipts).await
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        self.ack_many("extend", lease_ms, receipts).await
+        let groups = self.by_queue(receipts).await?;
+        let calls = groups.iter().flat_map(|(queue, list)| {
+            list.chunks(ACK_CHUNK).map(move |chunk| async move {
+                // The script answers with the ids it did not extend.
+                let lost: Vec<String> = self.ack(queue, "extend", lease_ms, "", chunk).await?;
+                Ok::<_, Error>(lost)
+            })
+        });
+        let lost: HashSet<String> = try_join_all(calls).await?.into_iter().flatten().collect();
+        let routed: HashSet<JobId> = groups
+            .iter()
+            .flat_map(|(_, list)| list.iter().map(|(id, _)| *id))
+            .collect();
+        // A receipt in no group names no known queue: nothing held it.
+        Ok(receipts
+            .iter()
+            .filter(|r| !routed.contains(&r.id) || lost.contains(&r.id.to_string()))
+            .copied()
+            .collect())
     }
 
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {

@@ -58,7 +58,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use tokio::time::Instant;
 
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
-use asynctasq_core::driver::ConnectFuture;
+use asynctasq_core::driver::{ConnectFuture, not_extended};
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
     AttemptError, Burial, ClaimParams, ClaimedJob, DeadSelector, Driver, DriverFactory, Error,
@@ -540,9 +540,26 @@ impl Driver for SqliteDriver {
         Ok(released)
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
         let until = now_ms().saturating_add(millis(lease));
-        self.ack(sql::EXTEND, receipts, until).await
+        let json = receipts_json(receipts);
+        let extended: Vec<String> = {
+            let _write = self.write_lock().await;
+            sqlx::query_scalar(sql::EXTEND)
+                .bind(json)
+                .bind(until)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(db_err)?
+        };
+        let extended = extended
+            .iter()
+            .map(|id| rows::job_id(id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(not_extended(receipts, &extended))
     }
 
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {

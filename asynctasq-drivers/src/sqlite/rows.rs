@@ -117,7 +117,7 @@ pub(super) fn parse_errors(raw: &[u8], fallback_at: i64) -> Vec<AttemptError> {
     }
 }
 
-fn job_id(text: &str) -> Result<JobId> {
+pub(super) fn job_id(text: &str) -> Result<JobId> {
     text.parse().map_err(|e| {
         Error::driver(
             "sqlite",

@@ -63,11 +63,12 @@ pub(super) const RELEASE: &str = concat!(
     ")"
 );
 
-/// Extends leases. `?1`: receipts, `?2`: the new `lease_until`.
+/// Extends leases. `?1`: receipts, `?2`: the new `lease_until`. Returns
+/// the ids of the jobs extended.
 pub(super) const EXTEND: &str = concat!(
     "UPDATE asynctasq_jobs SET lease_until = ?2 WHERE rowid IN (",
     receipt_rowids!(),
-    ")"
+    ") RETURNING id"
 );
 
 /// Schedules another attempt. `?1` id, `?2` token, `?3` run_at, `?4` error JSON.

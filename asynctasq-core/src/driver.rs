@@ -10,6 +10,7 @@
 //! Every driver passes the same conformance suite
 //! (`asynctasq_core::conformance`, feature `conformance`).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,8 +22,8 @@ use sea_orm::DatabaseTransaction;
 
 use crate::error::{Error, Result};
 use crate::job::{
-    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, JobId, JobInfo, NewJob,
-    QueueStats, Receipt, RescueReport, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, ExpiredLease, ExpiredParams,
+    JobId, JobInfo, NewJob, QueueStats, Receipt, Retry,
 };
 
 /// A storage backend for jobs.
@@ -79,13 +80,22 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
         Ok(0)
     }
 
-    /// Extends the leases of running jobs to `now + lease`. Returns how many
-    /// receipts were still valid.
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64>;
+    /// Extends the leases of running jobs to `now + lease`, in one round
+    /// trip per batch where the backend allows; the receipts name distinct
+    /// jobs (one lease per job and worker). Returns the receipts whose
+    /// lease was **not** extended, in the order given: their lease is lost
+    /// (the job finished, or its lease expired and it was rescued, and it
+    /// may be running under another receipt). Empty when every lease was
+    /// extended. Drivers whose backend reports the rows it extended can
+    /// build the answer with [`not_extended`].
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>>;
 
-    /// Returns jobs whose lease has expired to ready, or to dead-letter when
-    /// they have no attempts left.
-    async fn rescue_expired(&self) -> Result<RescueReport>;
+    /// Reports up to `params.limit` running jobs whose lease expired before
+    /// `params.now` (the backend's clock when `None`), earliest expiry first.
+    /// Only reads: the core [`Rescuer`](crate::worker::Rescuer) decides what
+    /// happens to them and applies it through [`retry`](Driver::retry) and
+    /// [`bury`](Driver::bury).
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>>;
 
     /// Waits until one of `queues` may have claimable work (a dispatch, a
     /// scheduled job coming due, a release), or `timeout` passes. May return
@@ -115,6 +125,22 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
 
     /// Lets claims from a paused queue continue.
     async fn queue_resume(&self, queue: &str) -> Result<()>;
+}
+
+/// The receipts of `asked` whose job is not among `extended`, in the order
+/// given: what [`Driver::extend`] returns, for a backend that reports the
+/// jobs it extended (`RETURNING id`).
+pub fn not_extended(asked: &[Receipt], extended: &[JobId]) -> Vec<Receipt> {
+    if extended.len() >= asked.len() {
+        // Every receipt was extended (ids are unique within a batch).
+        return Vec::new();
+    }
+    let extended: HashSet<JobId> = extended.iter().copied().collect();
+    asked
+        .iter()
+        .filter(|r| !extended.contains(&r.id))
+        .copied()
+        .collect()
 }
 
 /// A future returned by a [`DriverFactory`].
@@ -210,6 +236,23 @@ mod tests {
         factory_for(url, SQLITE_ONLY.iter())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn not_extended_keeps_the_missing_receipts_in_order() {
+        let receipts: Vec<Receipt> = (0..4)
+            .map(|token| Receipt {
+                id: JobId::new(),
+                token,
+            })
+            .collect();
+        let ids: Vec<JobId> = receipts.iter().map(|r| r.id).collect();
+        assert!(not_extended(&receipts, &ids).is_empty());
+        assert_eq!(
+            not_extended(&receipts, &[ids[2], ids[0]]),
+            vec![receipts[1], receipts[3]]
+        );
+        assert_eq!(not_extended(&receipts, &[]), receipts);
     }
 
     #[test]

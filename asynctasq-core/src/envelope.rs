@@ -49,6 +49,39 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope of `task` on `queue`, due now, with no arguments and the
+    /// defaults of a `#[task]` without options (3 attempts, the default
+    /// retry policy, no timeout, priority 0). For drivers' tests, tools and
+    /// replays; applications dispatch through their `#[task]` functions.
+    /// Change fields with struct update syntax:
+    ///
+    /// ```
+    /// use asynctasq_core::Envelope;
+    ///
+    /// let envelope = Envelope { max_attempts: 50, ..Envelope::new("reports.build", "default") };
+    /// assert_eq!(envelope.run_at, envelope.created_at);
+    /// assert_eq!(Envelope::decode(&envelope.encode()?)?, envelope);
+    /// # Ok::<(), asynctasq_core::Error>(())
+    /// ```
+    pub fn new(task: impl Into<String>, queue: impl Into<String>) -> Envelope {
+        let now = crate::job::to_millis(chrono::Utc::now());
+        let defaults = crate::task::TaskOptions::default();
+        Envelope {
+            v: ENVELOPE_VERSION,
+            id: JobId::new(),
+            task: task.into(),
+            queue: queue.into(),
+            args: rmpv::Value::Map(Vec::new()),
+            max_attempts: defaults.max_attempts,
+            retry: defaults.retry,
+            timeout_ms: None,
+            priority: defaults.priority,
+            run_at: now,
+            created_at: now,
+            headers: BTreeMap::new(),
+        }
+    }
+
     /// Encodes the envelope as a named msgpack map.
     pub fn encode(&self) -> Result<Vec<u8>> {
         rmp_serde::to_vec_named(self).map_err(|cause| Error::Encode {

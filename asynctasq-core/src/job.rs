@@ -54,8 +54,8 @@ impl FromStr for JobId {
 ///
 /// | state | who moves a job in | who moves it out |
 /// |---|---|---|
-/// | `Scheduled` | dispatch with a delay; a retry with backoff | time: it becomes `Ready` at `run_at` |
-/// | `Ready` | dispatch; the rescuer; `dead retry` | a worker's claim |
+/// | `Scheduled` | dispatch with a delay; a retry with backoff (the worker's, or the rescuer's when a lease expired) | time: it becomes `Ready` at `run_at` |
+/// | `Ready` | dispatch; `dead retry` | a worker's claim |
 /// | `Running` | a worker's claim (with a lease) | the worker's ack (completed, retry, dead), a graceful release, or the rescuer when the lease expires |
 /// | `Dead` | the worker (attempts exhausted, permanent error, unknown task, undecodable payload); the rescuer (attempts exhausted) | `dead retry`, `dead purge` |
 ///
@@ -277,7 +277,38 @@ pub enum DeadSelector<'a> {
     },
 }
 
-/// What one pass of [`Driver::rescue_expired`](crate::Driver::rescue_expired) did.
+/// Which expired leases [`Driver::leases_expired`](crate::Driver::leases_expired) reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiredParams {
+    /// The instant leases are compared with: `None` for the backend's own
+    /// clock (SQL `now()`, Redis `TIME`), `Some` to move time (tests).
+    pub now: Option<Timestamp>,
+    /// At most this many leases.
+    pub limit: usize,
+}
+
+/// A running job whose lease has expired, as reported to the rescuer. Its
+/// receipt stays valid until someone acts on the job, so the rescuer applies
+/// its decision through the fenced [`Driver::retry`](crate::Driver::retry)
+/// and [`Driver::bury`](crate::Driver::bury).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredLease {
+    /// The claim whose lease expired.
+    pub receipt: Receipt,
+    /// The task name stored with the job.
+    pub task: String,
+    /// The job's queue.
+    pub queue: String,
+    /// The attempt that was running, starting at 1.
+    pub attempt: u32,
+    /// Total attempts allowed.
+    pub max_attempts: u32,
+    /// The encoded envelope, as stored: the rescuer reads the retry policy
+    /// the job was dispatched with from it.
+    pub payload: Vec<u8>,
+}
+
+/// What one pass of the [`Rescuer`](crate::worker::Rescuer) did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RescueReport {
     /// Jobs put back to ready.

@@ -8,6 +8,7 @@
 //! envelopes as bytes.
 
 pub mod args;
+pub mod cancel;
 pub mod config;
 pub mod dispatch;
 pub mod driver;
@@ -23,18 +24,20 @@ pub mod worker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use cancel::{CancelReason, Cancellation};
 pub use config::Config;
 pub use dispatch::{Client, PendingDispatch, dispatch_many, global, init, set_global, try_global};
 pub use driver::{Driver, DriverFactory, connect};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use job::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, JobId, JobInfo,
-    JobState, NewJob, QueueStats, Receipt, RescueReport, Retry, Timestamp,
+    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, ExpiredLease,
+    ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Retry,
+    Timestamp,
 };
 pub use retry::{Backoff, RetryPolicy};
 pub use task::{JobContext, Permanent, Registry, Task, TaskFailure, TaskOptions, TaskRegistration};
-pub use worker::{Worker, WorkerConfig, WorkerReport};
+pub use worker::{Rescuer, RescuerConfig, Worker, WorkerConfig, WorkerReport};
 
 #[doc(hidden)]
 pub use {async_trait, futures, inventory, rmpv, sea_orm};

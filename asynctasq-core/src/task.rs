@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::cancel::{CancelReason, Cancellation};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::retry::RetryPolicy;
@@ -68,6 +69,24 @@ pub struct JobContext {
     /// The database that sea-orm model arguments are fetched from, if the
     /// worker was given one.
     pub db: Option<sea_orm::DatabaseConnection>,
+    /// Raised when this attempt no longer counts (its lease was lost): see
+    /// [`cancelled`](Self::cancelled). [`Cancellation::never`] outside a worker.
+    pub cancellation: Cancellation,
+}
+
+impl JobContext {
+    /// Resolves once the worker tells this job to stop, with the reason
+    /// (today [`CancelReason::LeaseLost`]: the lease expired and the job was
+    /// rescued, so it may be running on another worker). The handler is not
+    /// aborted: it should stop soon, and whatever it returns is discarded.
+    pub async fn cancelled(&self) -> CancelReason {
+        self.cancellation.cancelled().await
+    }
+
+    /// Whether the worker told this job to stop (see [`cancelled`](Self::cancelled)).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
 }
 
 /// Why an attempt did not complete.

@@ -13,8 +13,8 @@ use tokio::sync::Notify;
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
     AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
-    DriverFactory, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Result,
-    Retry,
+    DriverFactory, ExpiredLease, ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats,
+    Receipt, Result, Retry,
 };
 
 /// A driver that keeps jobs in memory.
@@ -263,48 +263,43 @@ impl Driver for MemoryDriver {
         Ok(released)
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         let until = now_ms() + lease.as_millis() as i64;
         let mut store = self.store();
-        let mut extended = 0;
+        let mut lost = Vec::new();
         for r in receipts {
-            if let Some(row) = store.running(r) {
-                row.lease_until = until;
-                extended += 1;
+            match store.running(r) {
+                Some(row) => row.lease_until = until,
+                None => lost.push(*r),
             }
         }
-        Ok(extended)
+        Ok(lost)
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let now = now_ms();
-        let mut report = RescueReport::default();
-        let mut store = self.store();
-        for row in store.jobs.values_mut() {
-            if row.state != Stored::Running || row.lease_until >= now {
-                continue;
-            }
-            if row.attempt >= row.job.max_attempts {
-                row.state = Stored::Dead;
-                row.failed_at = now;
-                row.errors.push(AttemptError::now(
-                    row.attempt,
-                    format!(
-                        "lease expired during attempt {} (the worker crashed or stopped responding)",
-                        row.attempt
-                    ),
-                ));
-                report.buried += 1;
-            } else {
-                row.state = Stored::Pending;
-                report.requeued += 1;
-            }
-        }
-        drop(store);
-        if report.requeued > 0 {
-            self.inner.notify.notify_waiters();
-        }
-        Ok(report)
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let now = params.now.map_or_else(now_ms, to_millis);
+        let store = self.store();
+        let mut expired: Vec<&Row> = store
+            .jobs
+            .values()
+            .filter(|r| r.state == Stored::Running && r.lease_until < now)
+            .collect();
+        expired.sort_by_key(|r| (r.lease_until, r.job.id));
+        Ok(expired
+            .into_iter()
+            .take(params.limit)
+            .map(|row| ExpiredLease {
+                receipt: Receipt {
+                    id: row.job.id,
+                    token: row.token,
+                },
+                task: row.job.task.clone(),
+                queue: row.job.queue.clone(),
+                attempt: row.attempt,
+                max_attempts: row.job.max_attempts,
+                payload: row.job.payload.clone(),
+            })
+            .collect())
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

@@ -9,11 +9,15 @@
 //! (`/proc/self/fd`), keeps the TCP ones whose peer is the database's port,
 //! and sets the option on them. It runs in the `after_connect` hook of every
 //! pool the drivers build (right after a connection opens, before its first
-//! statement), after the listener connects, and once over a pool that an
-//! application hands to a driver.
+//! statement), after the listener connects, and over a pool that an
+//! application hands to a driver ([`Adopted`]): that pool has no hook of
+//! ours, so the driver treats it at adoption and again whenever it has
+//! grown by the time the driver next uses it.
 //!
 //! Linux only; elsewhere [`set_on_connections_to`] does nothing. **Delete this
 //! module when a sqlx release sets `TCP_NODELAY` again.**
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Sets `TCP_NODELAY` on every TCP socket of this process connected to a
 /// peer on `port` that does not have it yet. Returns how many it changed.
@@ -31,6 +35,52 @@ pub(crate) fn set_on_connections_to(port: u16) -> usize {
     {
         let _ = port;
         0
+    }
+}
+
+/// `pool` with an `after_connect` hook that treats each connection it opens
+/// to `port`, before the connection's first statement. (A pool has one such
+/// hook: a pool that needs its own calls [`set_on_connections_to`] in it.)
+pub(crate) fn on_connect<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    port: u16,
+) -> sqlx::pool::PoolOptions<DB> {
+    pool.after_connect(move |_, _| {
+        set_on_connections_to(port);
+        Box::pin(async { Ok(()) })
+    })
+}
+
+/// The connections of a pool the application built (it has no hook of
+/// ours) as the pool opens them: all those open at adoption, then, before
+/// each use by the driver, the new ones whenever the pool has grown since the
+/// last use. A new connection's first statement may still wait once; a
+/// connection the pool closes and replaces between two uses is treated at
+/// the next growth.
+#[derive(Debug)]
+pub(crate) struct Adopted {
+    port: u16,
+    /// The pool's size at the last check.
+    size: AtomicU32,
+}
+
+impl Adopted {
+    /// Treats the connections to `port` open now; `size` is the pool's size.
+    pub(crate) fn new(port: u16, size: u32) -> Self {
+        set_on_connections_to(port);
+        Adopted {
+            port,
+            size: AtomicU32::new(size),
+        }
+    }
+
+    /// Call with the pool's current size before using it: treats the
+    /// connections to the port when the pool has grown since the last call.
+    /// One atomic swap when it has not.
+    pub(crate) fn check(&self, size: u32) {
+        if size > self.size.swap(size, Ordering::Relaxed) {
+            set_on_connections_to(self.port);
+        }
     }
 }
 
@@ -114,6 +164,28 @@ mod linux {
             let mut buf = [0u8; 4];
             served.read_exact(&mut buf).unwrap();
             assert_eq!(&buf, b"ping");
+        }
+
+        #[test]
+        fn an_adopted_pool_is_treated_when_it_grows() {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let open = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let adopted = crate::nodelay::Adopted::new(port, 1);
+            assert!(open.nodelay().unwrap(), "treated at adoption");
+
+            let opened_later = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            adopted.check(1);
+            assert!(!opened_later.nodelay().unwrap(), "same size: no scan");
+            adopted.check(2);
+            assert!(opened_later.nodelay().unwrap(), "grown: treated");
+
+            // A connection replaced after a shrink is treated at the regrowth.
+            drop(opened_later);
+            adopted.check(1);
+            let replacement = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            adopted.check(2);
+            assert!(replacement.nodelay().unwrap());
         }
     }
 }

@@ -10,19 +10,14 @@
 
 #![cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 
-use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use asynctasq_core::envelope::ENVELOPE_VERSION;
-use asynctasq_core::task::HandlerFuture;
-use asynctasq_core::{
-    Client, Driver, Envelope, JobContext, JobId, Registry, RetryPolicy, TaskRegistration, Worker,
-    WorkerConfig,
-};
+use asynctasq_core::{Client, Driver, Worker, WorkerConfig};
 
 #[cfg(feature = "mysql")]
+mod counting;
 mod mariadb_support;
 #[cfg(feature = "postgres")]
 mod pg_support;
@@ -276,55 +271,8 @@ mod redis_connect {
 // ---------------------------------------------------------------------------
 // Outages after start-up
 
-static RAN: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
-
-static OUTAGE_TASK: TaskRegistration = TaskRegistration {
-    name: "outage.job",
-    location: concat!(file!(), ":", line!()),
-    handler: outage_job,
-    model_arguments: Vec::new,
-};
-
-fn outage_job(ctx: JobContext) -> HandlerFuture {
-    Box::pin(async move {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        *RAN.lock()
-            .unwrap()
-            .get_or_insert_with(HashMap::new)
-            .entry(ctx.id)
-            .or_default() += 1;
-        Ok(())
-    })
-}
-
-fn ran(ids: &HashSet<JobId>) -> usize {
-    RAN.lock()
-        .unwrap()
-        .as_ref()
-        .map_or(0, |r| ids.iter().filter(|id| r.contains_key(id)).count())
-}
-
-fn envelopes(queue: &str, n: usize) -> Vec<Envelope> {
-    (0..n)
-        .map(|_| {
-            let now = asynctasq_core::job::to_millis(chrono::Utc::now());
-            Envelope {
-                v: ENVELOPE_VERSION,
-                id: JobId::new(),
-                task: "outage.job".into(),
-                queue: queue.into(),
-                args: asynctasq_core::rmpv::Value::Map(vec![]),
-                max_attempts: 50,
-                retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
-                timeout_ms: None,
-                priority: 0,
-                run_at: now,
-                created_at: now,
-                headers: Default::default(),
-            }
-        })
-        .collect()
-}
+/// Each job of an outage test takes this long.
+const JOB_TIME: Duration = Duration::from_millis(5);
 
 /// The server stopped and started again by an outage test.
 trait Server: Sync {
@@ -341,22 +289,15 @@ async fn outage_scenario(label: &str, driver: Arc<dyn Driver>, server: &dyn Serv
     let client = Client::new(driver.clone());
     let queue = unique(label);
     let worker_id = unique(&format!("{label}-worker"));
-    let before = envelopes(&queue, 300);
-    let after = envelopes(&queue, 50);
-    let expected: HashSet<JobId> = before.iter().chain(&after).map(|e| e.id).collect();
+    let before = counting::envelopes(&queue, 300, JOB_TIME);
+    let after = counting::envelopes(&queue, 50, JOB_TIME);
+    let expected = counting::ids(before.iter().chain(&after));
     client
         .enqueue(&before)
         .await
         .expect("enqueue before the outage");
 
-    let all_ran = {
-        let expected = expected.clone();
-        async move {
-            while ran(&expected) < expected.len() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+    let all_ran = counting::all_ran(expected.clone());
     let worker = Worker::new(client.clone())
         .config(WorkerConfig {
             id: worker_id.clone(),
@@ -366,14 +307,14 @@ async fn outage_scenario(label: &str, driver: Arc<dyn Driver>, server: &dyn Serv
             rescue_interval: Duration::from_millis(500),
             ..WorkerConfig::default()
         })
-        .registry(Registry::from_registrations([&OUTAGE_TASK]).unwrap());
+        .registry(counting::registry());
     let run = tokio::spawn(tokio::time::timeout(
         Duration::from_secs(120),
         worker.run_until(all_ran),
     ));
-    let before_ids: HashSet<JobId> = before.iter().map(|e| e.id).collect();
+    let before_ids = counting::ids(&before);
     let started = Instant::now();
-    while ran(&before_ids) < 30 {
+    while counting::ran(&before_ids) < 30 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the worker never started"
@@ -383,13 +324,13 @@ async fn outage_scenario(label: &str, driver: Arc<dyn Driver>, server: &dyn Serv
 
     tokio::task::block_in_place(|| server.stop());
     let down_at = Instant::now();
-    let ran_when_stopped = ran(&before_ids);
+    let ran_when_stopped = counting::ran(&before_ids);
     assert!(
         ran_when_stopped < before.len(),
         "the outage came too late: all jobs ran"
     );
 
-    let lost = envelopes(&queue, 1);
+    let lost = counting::envelopes(&queue, 1, JOB_TIME);
     let start = Instant::now();
     let result = client.enqueue(&lost).await;
     let took = start.elapsed();
@@ -428,12 +369,16 @@ async fn outage_scenario(label: &str, driver: Arc<dyn Driver>, server: &dyn Serv
         .unwrap_or_else(|_| {
             panic!(
                 "{label}: the worker did not finish within 120 s: {} of {} jobs ran",
-                ran(&expected),
+                counting::ran(&expected),
                 expected.len()
             )
         })
         .expect("worker");
-    assert_eq!(ran(&expected), expected.len(), "{label}: jobs lost");
+    assert_eq!(
+        counting::ran(&expected),
+        expected.len(),
+        "{label}: jobs lost"
+    );
     let stats = driver
         .stats(Some(std::slice::from_ref(&queue)))
         .await

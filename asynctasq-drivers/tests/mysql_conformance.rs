@@ -4,8 +4,8 @@
 //! `mysql://root@127.0.0.1:3306`). Fails when the server cannot be reached.
 //!
 //! Each case gets its own database, as each case of the SQLite suite gets
-//! its own file: `rescue_expired` is global by contract, so cases sharing
-//! one table would rescue each other's jobs and miscount. Databases are
+//! its own file: the rescuer reads expired leases across the whole table,
+//! so cases sharing one would rescue each other's jobs and miscount. Databases are
 //! named after their creation time and dropped by later runs once an hour
 //! old.
 

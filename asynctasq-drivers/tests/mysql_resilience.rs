@@ -9,21 +9,17 @@
 
 #![cfg(feature = "mysql")]
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::Connection;
 
-use asynctasq_core::envelope::ENVELOPE_VERSION;
-use asynctasq_core::job::to_millis;
-use asynctasq_core::task::HandlerFuture;
-use asynctasq_core::{
-    Client, Driver, Envelope, JobContext, JobId, NewJob, Registry, RetryPolicy, TaskRegistration,
-    Worker,
-};
+use asynctasq_core::{Client, Driver, Envelope, JobId, NewJob, Worker};
 use asynctasq_drivers::MySqlDriver;
+
+mod counting;
 
 fn server() -> String {
     std::env::var("ASYNCTASQ_TEST_MYSQL")
@@ -299,48 +295,6 @@ async fn claims_do_not_scan_scheduled_jobs() {
 // A real worker run while every connection of the driver is killed, again
 // and again: the run completes and no job is lost.
 
-/// How many times each job ran, by id.
-static RAN: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
-
-static CHAOS_TASK: TaskRegistration = TaskRegistration {
-    name: "mysql.chaos",
-    location: concat!(file!(), ":", line!()),
-    handler: chaos_job,
-    model_arguments: Vec::new,
-};
-
-/// Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
-/// seconds however fast the driver is: time for about ten rounds of kills.
-fn chaos_job(ctx: JobContext) -> HandlerFuture {
-    Box::pin(async move {
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        *RAN.lock()
-            .unwrap()
-            .get_or_insert_with(HashMap::new)
-            .entry(ctx.id)
-            .or_default() += 1;
-        Ok(())
-    })
-}
-
-fn envelope(queue: &str) -> Envelope {
-    let now = to_millis(Utc::now());
-    Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: "mysql.chaos".into(),
-        queue: queue.into(),
-        args: asynctasq_core::rmpv::Value::Map(vec![]),
-        max_attempts: 50,
-        retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now,
-        created_at: now,
-        headers: Default::default(),
-    }
-}
-
 /// Enqueues `envelopes` in batches, retrying a batch whose insert failed
 /// (a duplicate key on retry means the lost answer hid a commit).
 async fn produce(client: &Client, envelopes: &[Envelope]) {
@@ -369,31 +323,16 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
     let driver = db.driver("").await;
     let client = Client::new(Arc::new(driver.clone()));
     let q = unique("chaos");
-    let preloaded: Vec<Envelope> = (0..PRELOADED).map(|_| envelope(&q)).collect();
-    let streamed: Vec<Envelope> = (0..STREAMED).map(|_| envelope(&q)).collect();
+    // Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
+    // seconds however fast the driver is: time for about ten rounds of kills.
+    let preloaded = counting::envelopes(&q, PRELOADED, Duration::from_millis(15));
+    let streamed = counting::envelopes(&q, STREAMED, Duration::from_millis(15));
     produce(&client, &preloaded).await;
 
-    let expected: HashSet<JobId> = preloaded.iter().chain(&streamed).map(|e| e.id).collect();
-    // Stop once every job has run (not on an empty queue: the producer may
-    // still be adding jobs).
-    let all_ran = {
-        let expected = expected.clone();
-        async move {
-            loop {
-                let done = RAN
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
-                if done {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let expected = counting::ids(preloaded.iter().chain(&streamed));
+    let all_ran = counting::all_ran(expected.clone());
     let worker = Worker::new(client.clone())
-        .registry(Registry::from_registrations([&CHAOS_TASK]).unwrap())
+        .registry(counting::registry())
         .queues([q.as_str()])
         .concurrency(32)
         .lease(Duration::from_secs(2));
@@ -420,9 +359,9 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
         .await
         .unwrap()
         .unwrap_or_else(|_| {
-            let ran = RAN.lock().unwrap().as_ref().map_or(0, |r| r.len());
             panic!(
-                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                "the run did not finish within 120 s: {} of {} jobs ran",
+                counting::ran(&expected),
                 expected.len()
             )
         })
@@ -432,7 +371,7 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
         "only {killed} connections killed in {rounds} rounds: the run was too short to test anything"
     );
 
-    let ran = RAN.lock().unwrap().take().unwrap_or_default();
+    let ran = counting::runs(&expected);
     let missing: Vec<_> = expected.iter().filter(|id| !ran.contains_key(id)).collect();
     assert!(
         missing.is_empty(),

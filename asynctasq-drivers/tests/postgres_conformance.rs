@@ -6,8 +6,8 @@
 //! reached.
 //!
 //! Each case gets its own schema (through `search_path`), as each case of
-//! the SQLite suite gets its own file: `rescue_expired` is global by
-//! contract, so cases sharing one table would rescue each other's jobs and
+//! the SQLite suite gets its own file: the rescuer reads expired leases across
+//! the whole table, so cases sharing one would rescue each other's jobs and
 //! miscount. Schemas are named after their creation time and dropped by
 //! later runs once an hour old.
 

@@ -8,21 +8,17 @@
 
 #![cfg(feature = "postgres")]
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::Connection;
 
-use asynctasq_core::envelope::ENVELOPE_VERSION;
-use asynctasq_core::job::to_millis;
-use asynctasq_core::task::HandlerFuture;
-use asynctasq_core::{
-    Client, Driver, Envelope, JobContext, JobId, Registry, RetryPolicy, TaskRegistration, Worker,
-};
+use asynctasq_core::{Client, Driver, Envelope, JobId, Worker};
 use asynctasq_drivers::PgDriver;
 
+mod counting;
 mod pg_support;
 use pg_support::{PrivateServer, running_as_root};
 
@@ -435,48 +431,6 @@ async fn concurrent_migrations_are_safe() {
 // A real worker run while every connection of the driver is killed, again
 // and again: the run completes and no job is lost.
 
-/// How many times each job ran, by id.
-static RAN: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
-
-static CHAOS_TASK: TaskRegistration = TaskRegistration {
-    name: "pg.chaos",
-    location: concat!(file!(), ":", line!()),
-    handler: chaos_job,
-    model_arguments: Vec::new,
-};
-
-/// Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
-/// seconds however fast the driver is: time for about ten rounds of kills.
-fn chaos_job(ctx: JobContext) -> HandlerFuture {
-    Box::pin(async move {
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        *RAN.lock()
-            .unwrap()
-            .get_or_insert_with(HashMap::new)
-            .entry(ctx.id)
-            .or_default() += 1;
-        Ok(())
-    })
-}
-
-fn envelope(queue: &str) -> Envelope {
-    let now = to_millis(Utc::now());
-    Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: "pg.chaos".into(),
-        queue: queue.into(),
-        args: asynctasq_core::rmpv::Value::Map(vec![]),
-        max_attempts: 50,
-        retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now,
-        created_at: now,
-        headers: Default::default(),
-    }
-}
-
 /// Enqueues `envelopes` in batches, retrying a batch whose insert failed
 /// (a duplicate key on retry means the lost answer hid a commit).
 async fn produce(client: &Client, envelopes: &[Envelope]) {
@@ -506,31 +460,16 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
     let driver = driver(&app, "").await;
     let client = Client::new(Arc::new(driver.clone()));
     let q = unique("chaos");
-    let preloaded: Vec<Envelope> = (0..PRELOADED).map(|_| envelope(&q)).collect();
-    let streamed: Vec<Envelope> = (0..STREAMED).map(|_| envelope(&q)).collect();
+    // Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
+    // seconds however fast the driver is: time for about ten rounds of kills.
+    let preloaded = counting::envelopes(&q, PRELOADED, Duration::from_millis(15));
+    let streamed = counting::envelopes(&q, STREAMED, Duration::from_millis(15));
     produce(&client, &preloaded).await;
 
-    let expected: HashSet<JobId> = preloaded.iter().chain(&streamed).map(|e| e.id).collect();
-    // Stop once every job has run (not on an empty queue: the producer may
-    // still be adding jobs).
-    let all_ran = {
-        let expected = expected.clone();
-        async move {
-            loop {
-                let done = RAN
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
-                if done {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let expected = counting::ids(preloaded.iter().chain(&streamed));
+    let all_ran = counting::all_ran(expected.clone());
     let worker = Worker::new(client.clone())
-        .registry(Registry::from_registrations([&CHAOS_TASK]).unwrap())
+        .registry(counting::registry())
         .queues([q.as_str()])
         .concurrency(32)
         .lease(Duration::from_secs(2));
@@ -558,9 +497,9 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
         .await
         .unwrap()
         .unwrap_or_else(|_| {
-            let ran = RAN.lock().unwrap().as_ref().map_or(0, |r| r.len());
             panic!(
-                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                "the run did not finish within 120 s: {} of {} jobs ran",
+                counting::ran(&expected),
                 expected.len()
             )
         })
@@ -570,7 +509,7 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
         "only {killed} sessions killed in {rounds} rounds: the run was too short to test anything"
     );
 
-    let ran = RAN.lock().unwrap().take().unwrap_or_default();
+    let ran = counting::runs(&expected);
     let missing: Vec<_> = expected.iter().filter(|id| !ran.contains_key(id)).collect();
     assert!(
         missing.is_empty(),
@@ -637,28 +576,6 @@ async fn claims_do_not_scan_scheduled_jobs() {
 // ---------------------------------------------------------------------------
 // A server restart in the middle of a worker run, on a private instance.
 
-static RAN_ACROSS_RESTART: Mutex<Option<HashMap<JobId, u32>>> = Mutex::new(None);
-
-static RESTART_TASK: TaskRegistration = TaskRegistration {
-    name: "pg.restart",
-    location: concat!(file!(), ":", line!()),
-    handler: restart_job,
-    model_arguments: Vec::new,
-};
-
-fn restart_job(ctx: JobContext) -> HandlerFuture {
-    Box::pin(async move {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        *RAN_ACROSS_RESTART
-            .lock()
-            .unwrap()
-            .get_or_insert_with(HashMap::new)
-            .entry(ctx.id)
-            .or_default() += 1;
-        Ok(())
-    })
-}
-
 /// Restarting the server mid-run: the driver reconnects, its listener too,
 /// and every job runs.
 ///
@@ -686,37 +603,13 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
     driver.migrate().await.expect("migrate");
     let client = Client::new(Arc::new(driver.clone()));
     let q = unique("restart");
-    let mk = |n: usize| -> Vec<Envelope> {
-        (0..n)
-            .map(|_| {
-                let mut e = envelope(&q);
-                e.task = "pg.restart".into();
-                e
-            })
-            .collect()
-    };
-    let before = mk(2000);
-    let after = mk(200);
+    let before = counting::envelopes(&q, 2000, Duration::from_millis(2));
+    let after = counting::envelopes(&q, 200, Duration::from_millis(2));
     produce(&client, &before).await;
-    let expected: HashSet<JobId> = before.iter().chain(&after).map(|e| e.id).collect();
-    let all_ran = {
-        let expected = expected.clone();
-        async move {
-            loop {
-                let done = RAN_ACROSS_RESTART
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .is_some_and(|ran| expected.iter().all(|id| ran.contains_key(id)));
-                if done {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let expected = counting::ids(before.iter().chain(&after));
+    let all_ran = counting::all_ran(expected.clone());
     let worker = Worker::new(client.clone())
-        .registry(Registry::from_registrations([&RESTART_TASK]).unwrap())
+        .registry(counting::registry())
         .queues([q.as_str()])
         .concurrency(16)
         .lease(Duration::from_secs(3));
@@ -732,23 +625,15 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
         .await
         .unwrap()
         .unwrap_or_else(|_| {
-            let ran = RAN_ACROSS_RESTART
-                .lock()
-                .unwrap()
-                .as_ref()
-                .map_or(0, |r| r.len());
             panic!(
-                "the run did not finish within 120 s: {ran} of {} jobs ran",
+                "the run did not finish within 120 s: {} of {} jobs ran",
+                counting::ran(&expected),
                 expected.len()
             )
         })
         .expect("worker");
-    let ran = RAN_ACROSS_RESTART
-        .lock()
-        .unwrap()
-        .take()
-        .unwrap_or_default();
-    assert!(expected.iter().all(|id| ran.contains_key(id)));
+    let ran = counting::runs(&expected);
+    assert_eq!(ran.len(), expected.len(), "jobs lost across the restart");
     let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
     assert_eq!(stats[0].outstanding() + stats[0].dead, 0, "{stats:?}");
     eprintln!("across a restart: {} jobs ran; {report:?}", ran.len());
@@ -785,7 +670,7 @@ async fn a_worker_prunes_retained_completed_jobs() {
     driver.migrate().await.expect("migrate");
     let client = Client::new(Arc::new(driver.clone()));
     let q = unique("prune");
-    let envelopes: Vec<Envelope> = (0..5).map(|_| envelope(&q)).collect();
+    let envelopes = counting::envelopes(&q, 5, Duration::ZERO);
     client.enqueue(&envelopes).await.unwrap();
     let ids: Vec<JobId> = envelopes.iter().map(|e| e.id).collect();
     let kept_then_gone = {
@@ -817,7 +702,7 @@ async fn a_worker_prunes_retained_completed_jobs() {
             rescue_interval: Duration::from_millis(200),
             ..Default::default()
         })
-        .registry(Registry::from_registrations([&CHAOS_TASK]).unwrap())
+        .registry(counting::registry())
         .queues([q.as_str()]);
     let run = tokio::spawn(worker.run_until(async {
         let _ = done_rx.await;

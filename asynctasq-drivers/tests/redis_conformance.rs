@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use asynctasq_core::conformance::{claim, claim_one_queue, job, plus_ms, stats_of, unique_queue};
 use asynctasq_core::{
-    AttemptError, Burial, DeadListParams, DeadSelector, Driver, JobState, Receipt,
+    AttemptError, Burial, DeadListParams, DeadSelector, Driver, JobState, Receipt, Rescuer,
+    RescuerConfig,
 };
 use asynctasq_drivers::RedisDriver;
 use chrono::Utc;
@@ -207,9 +208,19 @@ async fn a_large_backlog_stays_healthy() {
     }
     assert_eq!((total, ids.len()), (N, N), "every job claimed once");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let report = driver.rescue_expired().await.unwrap();
+    let rescuer = Rescuer::new(
+        driver.clone(),
+        RescuerConfig {
+            batch: 2000,
+            max_batches: N,
+        },
+    )
+    .unwrap();
+    let report = rescuer.run_once(None).await.unwrap();
     assert_eq!(report.requeued, N as u64, "{report:?}");
-    assert_eq!(stats_of(&driver, &q).await.ready, N as u64);
+    let stats = stats_of(&driver, &q).await;
+    // Rescued retries back off (the default policy, about a second).
+    assert_eq!(stats.ready + stats.scheduled, N as u64, "{stats:?}");
     assert_eq!(driver.queue_purge(&q).await.unwrap(), N as u64);
     assert_eq!(stats_of(&driver, &q).await.outstanding(), 0);
     eprintln!("backlog of {N}: enqueue {enqueued:?}, first claim of 300 {one_claim:?}");

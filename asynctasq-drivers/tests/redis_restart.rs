@@ -8,14 +8,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asynctasq_core::envelope::{ENVELOPE_VERSION, Envelope};
-use asynctasq_core::job::to_millis;
+use asynctasq_core::envelope::Envelope;
 use asynctasq_core::task::HandlerFuture;
 use asynctasq_core::{
     Client, Driver, JobContext, JobId, Registry, RetryPolicy, TaskRegistration, Worker,
 };
 use asynctasq_drivers::RedisDriver;
-use chrono::Utc;
 use redis_support::Server;
 
 static SEEN: Mutex<Option<HashSet<JobId>>> = Mutex::new(None);
@@ -40,20 +38,10 @@ fn seen() -> HashSet<JobId> {
 }
 
 fn envelope(queue: &str) -> Envelope {
-    let now = to_millis(Utc::now());
     Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: "restart.record".into(),
-        queue: queue.into(),
-        args: asynctasq_core::rmpv::Value::Nil,
         max_attempts: 25,
         retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now,
-        created_at: now,
-        headers: Default::default(),
+        ..Envelope::new("restart.record", queue)
     }
 }
 

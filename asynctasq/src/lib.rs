@@ -27,10 +27,10 @@
 //! variables, else the defaults in [`Config`]. CLI flags override all three.
 
 pub use asynctasq_core::{
-    AttemptError, Backoff, Client, Config, DeadListParams, DeadSelector, Driver, Envelope, Error,
-    JobContext, JobId, JobInfo, JobState, PendingDispatch, Permanent, QueueStats, Registry, Result,
-    RetryPolicy, Task, TaskOptions, Timestamp, Worker, WorkerConfig, WorkerReport, dispatch_many,
-    global, set_global,
+    AttemptError, Backoff, CancelReason, Cancellation, Client, Config, DeadListParams,
+    DeadSelector, Driver, Envelope, Error, JobContext, JobId, JobInfo, JobState, PendingDispatch,
+    Permanent, QueueStats, Registry, Result, RetryPolicy, Task, TaskOptions, Timestamp, Worker,
+    WorkerConfig, WorkerReport, dispatch_many, global, set_global,
 };
 pub use asynctasq_macros::task;
 

@@ -28,7 +28,7 @@ async fn a_models_database_that_is_down_fails_the_worker_fast_with_its_cause() {
     let start = Instant::now();
     let out = in_process(&["worker", "--burst", "--database-url", &url]).await;
     let took = start.elapsed();
-    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.code, 2, "a user error: {out:#?}");
     assert!(took < Duration::from_secs(4), "took {took:?}: {out:#?}");
     assert!(
         out.stderr.contains("cannot connect to the models database")

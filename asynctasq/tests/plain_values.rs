@@ -111,6 +111,7 @@ async fn plain_values_round_trip_in_their_documented_forms() {
         max_attempts: 1,
         args,
         db: None,
+        cancellation: asynctasq::Cancellation::never(),
     };
     handler(context).await.unwrap();
     assert_eq!(RECEIVED.lock().unwrap().clone(), Some(sent));

@@ -133,6 +133,7 @@ fn context(task: &str, args: rmpv::Value) -> JobContext {
         max_attempts: 3,
         args,
         db: None,
+        cancellation: asynctasq::Cancellation::never(),
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use asynctasq::core::{
-    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, JobId, JobInfo, NewJob,
-    QueueStats, Receipt, RescueReport, Result, Retry,
+    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, ExpiredLease,
+    ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
 };
 use sea_orm::DatabaseTransaction;
 
@@ -195,12 +195,12 @@ impl Driver for TimingDriver {
         self.inner.release(receipts).await
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         self.inner.extend(receipts, lease).await
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        self.inner.rescue_expired().await
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        self.inner.leases_expired(params).await
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

@@ -223,6 +223,7 @@ mod tests {
             max_attempts: 1,
             args,
             db: None,
+            cancellation: crate::cancel::Cancellation::never(),
         }
     }
 

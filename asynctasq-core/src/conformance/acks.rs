@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{claim, claim_one_queue, job, plus_ms, unique_queue};
+use super::{claim, claim_one_queue, job, job_with_retry, plus_ms, rescuer, unique_queue};
 use crate::driver::Driver;
 use crate::job::{AttemptError, Burial, JobState, Receipt, Retry};
+use crate::retry::RetryPolicy;
 
 /// `complete` deletes the job; a second or forged ack changes nothing.
 pub async fn complete_deletes_and_fences(driver: &Arc<dyn Driver>) {
@@ -164,17 +165,22 @@ pub async fn release_returns_without_counting(driver: &Arc<dyn Driver>) {
 }
 
 /// After a lease expires and the job is rescued and re-claimed, the first
-/// worker's late acks are all rejected and change nothing.
+/// worker's late acks are all rejected and change nothing. The rescue runs
+/// on the backend's clock (`now: None`), after the short lease really passed.
 pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
     let q = unique_queue("fence");
     let queues = vec![q.clone()];
-    driver.enqueue(&[job(&q)]).await.unwrap();
-    let first = claim(driver, &queues, 1, Duration::from_millis(200))
+    let at_once = RetryPolicy::fixed(Duration::ZERO).without_jitter();
+    driver
+        .enqueue(&[job_with_retry(&q, at_once)])
+        .await
+        .unwrap();
+    let first = claim(driver, &queues, 1, Duration::from_millis(100))
         .await
         .remove(0);
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    // Other cases may share the database and rescue it first: check the job, not the report.
-    driver.rescue_expired().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let report = rescuer(driver).run_once(None).await.unwrap();
+    assert_eq!(report.requeued, 1, "expired lease not rescued");
     let rescued = driver.job(first.receipt.id).await.unwrap().expect("job");
     assert_eq!(rescued.state, JobState::Ready, "expired lease not rescued");
     let second = claim(driver, &queues, 1, Duration::from_secs(30))
@@ -201,7 +207,8 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
             .extend(&[first.receipt], Duration::from_secs(60))
             .await
             .unwrap(),
-        0
+        vec![first.receipt],
+        "a stale receipt's lease is reported lost"
     );
     let info = driver.job(first.receipt.id).await.unwrap().expect("job");
     assert_eq!(info.state, JobState::Running, "a stale ack changed the job");

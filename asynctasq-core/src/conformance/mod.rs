@@ -14,15 +14,19 @@
 //! Every case uses its own, randomly named queues and checks jobs rather
 //! than global counts, so cases run in parallel against one shared database. Areas: [`claims`] (ordering, delays, batches,
 //! pause/resume, concurrency), [`acks`] (complete, retry, bury, release,
-//! fencing), [`errors`] (recorded attempt errors read back exactly), [`leases`] (extend, expiry, rescue), [`admin`] (stats, lookup,
+//! fencing), [`errors`] (recorded attempt errors read back exactly), [`leases`] (extend,
+//! expiry, the core rescuer over the driver's expired-lease report, with time moved forward
+//! instead of slept), [`admin`] (stats, lookup,
 //! dead-letter, purge), [`wakeups`] and [`worker`] (the full worker runtime
-//! over the driver: retries, dead-letter, bad input, panics, timeouts).
+//! over the driver: retries, dead-letter, bad input, panics, timeouts, lost
+//! leases).
 
 pub mod acks;
 pub mod admin;
 pub mod claims;
 pub mod errors;
 pub mod leases;
+mod stalled;
 pub mod wakeups;
 pub mod worker;
 
@@ -32,7 +36,10 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::driver::Driver;
-use crate::job::{ClaimParams, ClaimedJob, JobId, NewJob, Timestamp};
+use crate::envelope::{ENVELOPE_VERSION, Envelope};
+use crate::job::{ClaimParams, ClaimedJob, JobId, NewJob, Timestamp, to_millis};
+use crate::retry::RetryPolicy;
+use crate::worker::{Rescuer, RescuerConfig};
 
 /// A queue name unique to one test case.
 pub fn unique_queue(label: &str) -> String {
@@ -51,6 +58,33 @@ pub fn job(queue: &str) -> NewJob {
         max_attempts: 3,
         payload: b"payload".to_vec(),
     }
+}
+
+/// A job for `queue` whose payload is a real envelope with this retry
+/// policy, due now: the rescuer backs it off with that policy.
+pub fn job_with_retry(queue: &str, retry: RetryPolicy) -> NewJob {
+    let now = Utc::now();
+    Envelope {
+        v: ENVELOPE_VERSION,
+        id: JobId::new(),
+        task: "conformance".into(),
+        queue: queue.into(),
+        args: rmpv::Value::Map(Vec::new()),
+        max_attempts: 3,
+        retry,
+        timeout_ms: None,
+        priority: 0,
+        run_at: to_millis(now),
+        created_at: to_millis(now),
+        headers: Default::default(),
+    }
+    .to_new_job()
+    .expect("a conformance envelope encodes")
+}
+
+/// The core rescuer over `driver`, with its default batches.
+pub fn rescuer(driver: &Arc<dyn Driver>) -> Rescuer {
+    Rescuer::new(driver.clone(), RescuerConfig::default()).expect("default rescuer config")
 }
 
 /// `t` plus `ms` milliseconds (negative for the past).
@@ -135,8 +169,12 @@ macro_rules! conformance_tests {
             acks::stale_ack_after_rescue_is_rejected,
             errors::retry_and_bury_errors_read_back_exactly,
             leases::extend_keeps_a_job_from_rescue,
+            leases::extend_reports_the_lost_receipts,
             leases::expired_lease_is_rescued,
-            leases::rescue_buries_when_attempts_are_exhausted,
+            leases::rescue_records_one_error_text_and_time,
+            leases::rescued_retry_backs_off_with_the_jobs_policy,
+            leases::expired_read_is_bounded_oldest_first_and_moves_nothing,
+            leases::racing_rescuers_apply_each_job_once,
             admin::stats_count_every_state,
             admin::job_lookup_by_id,
             admin::dead_list_requeue_and_purge,
@@ -152,6 +190,7 @@ macro_rules! conformance_tests {
             worker::permanent_failure_skips_retries,
             worker::refuses_to_start_without_a_models_database,
             worker::a_second_stop_releases_running_jobs_at_once,
+            worker::a_lost_lease_stops_the_job_and_its_result_is_discarded,
         );
     };
     (@cases $factory:path; $($area:ident :: $case:ident),+ $(,)?) => {

@@ -1,19 +1,22 @@
 //! The worker runtime over the driver: the whole path a job takes, with
 //! hand-registered handlers (no macro), so each driver is exercised end to end.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 
+use tokio::sync::mpsc;
+
+use super::stalled::StalledExtend;
 use super::{stats_of, unique_queue};
 use crate::dispatch::Client;
 use crate::driver::Driver;
-use crate::envelope::{ENVELOPE_VERSION, Envelope};
-use crate::job::{JobId, JobState, NewJob, to_millis};
+use crate::envelope::Envelope;
+use crate::job::{JobId, JobState, NewJob};
 use crate::retry::RetryPolicy;
 use crate::task::{HandlerFuture, JobContext, Registry, TaskFailure, TaskRegistration};
-use crate::worker::{Worker, WorkerReport};
+use crate::worker::{Signal, Worker, WorkerReport};
 
 static OK: TaskRegistration = TaskRegistration {
     name: "ct.ok",
@@ -49,6 +52,13 @@ static DECLINED: TaskRegistration = TaskRegistration {
     name: "ct.declined",
     location: concat!(file!(), ":", line!()),
     handler: declined,
+    model_arguments: Vec::new,
+};
+
+static LOSES_LEASE: TaskRegistration = TaskRegistration {
+    name: "ct.loses_lease",
+    location: concat!(file!(), ":", line!()),
+    handler: loses_lease,
     model_arguments: Vec::new,
 };
 
@@ -91,30 +101,47 @@ fn slow(_: JobContext) -> HandlerFuture {
         Ok(())
     })
 }
+/// What each attempt of a `ct.loses_lease` job did, by job.
+static LEASE_RUNS: Mutex<Vec<(JobId, u32, String)>> = Mutex::new(Vec::new());
+
+/// The first attempt hangs until told to stop, then reports success (which
+/// must not be written); later attempts complete.
+fn loses_lease(ctx: JobContext) -> HandlerFuture {
+    Box::pin(async move {
+        let what = if ctx.attempt == 1 {
+            format!("stopped: {}", ctx.cancelled().await)
+        } else {
+            format!("completed (cancelled: {})", ctx.is_cancelled())
+        };
+        LEASE_RUNS
+            .lock()
+            .expect("runs poisoned")
+            .push((ctx.id, ctx.attempt, what));
+        Ok(())
+    })
+}
 fn declined(_: JobContext) -> HandlerFuture {
     Box::pin(async { Err(TaskFailure::permanent("card declined")) })
 }
 
 fn registry() -> Registry {
-    Registry::from_registrations([&OK, &FLAKY, &BROKEN, &PANICS, &SLOW, &DECLINED])
-        .expect("registry")
+    Registry::from_registrations([
+        &OK,
+        &FLAKY,
+        &BROKEN,
+        &PANICS,
+        &SLOW,
+        &DECLINED,
+        &LOSES_LEASE,
+    ])
+    .expect("registry")
 }
 
 fn envelope(task: &str, queue: &str, max_attempts: u32) -> Envelope {
-    let now = to_millis(Utc::now());
     Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: task.into(),
-        queue: queue.into(),
-        args: rmpv::Value::Map(vec![]),
         max_attempts,
         retry: RetryPolicy::fixed(Duration::from_millis(50)).without_jitter(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now,
-        created_at: now,
-        headers: Default::default(),
+        ..Envelope::new(task, queue)
     }
 }
 
@@ -375,4 +402,158 @@ pub async fn a_second_stop_releases_running_jobs_at_once(driver: &Arc<dyn Driver
             "a released job is ready, its attempt not counted"
         );
     }
+}
+
+/// Returns expired leases to their queues: the one place this module
+/// rescues, so the call is switched in one place.
+async fn rescue(driver: &Arc<dyn Driver>) {
+    super::rescuer(driver).run_once(None).await.expect("rescue");
+}
+
+/// The next signal `wanted` accepts, skipping others; fails after 20 s.
+async fn next_signal(
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+    what: &str,
+    wanted: impl Fn(&Signal) -> bool,
+) -> Signal {
+    let found = async {
+        while let Some(signal) = signals.recv().await {
+            if wanted(&signal) {
+                return signal;
+            }
+        }
+        panic!("the worker stopped before signalling {what}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), found)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} signal within 20 s"))
+}
+
+/// Worker A's lease extension stalls (a pause longer than its lease): the
+/// lease runs out and the job is rescued; worker B claims it and completes
+/// it. When A's extension goes through, A finds the lease lost, its
+/// handler is told to stop (and returns success), and A writes nothing:
+/// B's run is the only one that completes the job.
+pub async fn a_lost_lease_stops_the_job_and_its_result_is_discarded(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("w-lost");
+    let e = envelope("ct.loses_lease", &q, 3);
+    Client::new(driver.clone())
+        .enqueue(std::slice::from_ref(&e))
+        .await
+        .unwrap();
+
+    let stalled = Arc::new(StalledExtend::new(driver.clone()));
+    let (signal_a, mut signals_a) = mpsc::unbounded_channel();
+    let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
+    let lease = Duration::from_millis(300);
+    // One job at a time: A cannot claim the rescued job itself.
+    let worker_a = Worker::new(Client::new(stalled.clone()))
+        .registry(registry())
+        .queues([q.as_str()])
+        .concurrency(1)
+        .lease(lease)
+        .test_signals(signal_a);
+    let run_a = tokio::spawn(worker_a.run_until(async {
+        let _ = stopped_a.await;
+    }));
+    next_signal(&mut signals_a, "A claimed the job", |s| {
+        *s == Signal::Claimed { jobs: vec![e.id] }
+    })
+    .await;
+
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(lease / 2).await;
+        rescue(driver).await;
+        let info = driver.job(e.id).await.unwrap().expect("job");
+        // Rescued: ready, or scheduled for the job's short backoff.
+        if matches!(info.state, JobState::Ready | JobState::Scheduled) {
+            assert_eq!(info.attempt, 1, "A's attempt counts");
+            break;
+        }
+        assert_eq!(info.state, JobState::Running);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "A's lease was not rescued within 10 s"
+        );
+    }
+
+    let (signal_b, mut signals_b) = mpsc::unbounded_channel();
+    let worker_b = Worker::new(Client::new(driver.clone()))
+        .registry(registry())
+        .queues([q.as_str()])
+        .burst(true)
+        .test_signals(signal_b);
+    let report_b = tokio::time::timeout(
+        Duration::from_secs(30),
+        worker_b.run_until(std::future::pending()),
+    )
+    .await
+    .expect("worker B did not drain the queue within 30 s")
+    .expect("worker B");
+    assert_eq!(
+        (report_b.claimed, report_b.completed),
+        (1, 1),
+        "{report_b:?}"
+    );
+    next_signal(&mut signals_b, "B claimed", |s| {
+        *s == Signal::Claimed { jobs: vec![e.id] }
+    })
+    .await;
+    next_signal(&mut signals_b, "B flushed", |s| {
+        *s == Signal::Flushed { jobs: vec![e.id] }
+    })
+    .await;
+
+    stalled.resume();
+    next_signal(&mut signals_a, "A lost the lease", |s| {
+        *s == Signal::LeaseLost {
+            job: e.id,
+            task: "ct.loses_lease".into(),
+        }
+    })
+    .await;
+    next_signal(&mut signals_a, "A discarded the result", |s| {
+        *s == Signal::Discarded { job: e.id }
+    })
+    .await;
+    stop_a.send(()).unwrap();
+    let report_a = tokio::time::timeout(Duration::from_secs(10), run_a)
+        .await
+        .expect("worker A did not stop")
+        .unwrap()
+        .expect("worker A");
+    assert_eq!(
+        report_a,
+        WorkerReport {
+            claimed: 1,
+            leases_lost: 1,
+            ..WorkerReport::default()
+        },
+        "A wrote a result"
+    );
+
+    let runs: Vec<(u32, String)> = LEASE_RUNS
+        .lock()
+        .expect("runs poisoned")
+        .iter()
+        .filter(|(id, _, _)| *id == e.id)
+        .map(|(_, attempt, what)| (*attempt, what.clone()))
+        .collect();
+    // B ran to completion first; only then was A told.
+    assert_eq!(
+        runs,
+        vec![
+            (2, "completed (cancelled: false)".to_string()),
+            (
+                1,
+                "stopped: the job's lease was lost (it was rescued)".to_string()
+            ),
+        ]
+    );
+    let state = driver.job(e.id).await.unwrap().map(|info| info.state);
+    assert!(
+        matches!(state, None | Some(JobState::Completed)),
+        "B's completion was undone: {state:?}"
+    );
 }

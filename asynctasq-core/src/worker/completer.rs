@@ -2,6 +2,7 @@
 //! the retries and the dead-letter moves of everything finished since the
 //! last write, one call each. A write that fails is retried a few times; if
 //! the driver stays down, the lease expires and the rescuer returns the job.
+//! An attempt whose lease was lost while it ran writes nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::executor::Verdict;
 use super::outage::Outage;
+use super::signals::{Signal, Signals};
 use super::stats::WorkerCounters;
 use crate::driver::Driver;
 use crate::job::{Burial, Receipt, Retry};
@@ -31,15 +33,25 @@ pub(crate) async fn run(
     mut rx: mpsc::Receiver<Finished>,
     counters: Arc<WorkerCounters>,
     outage: Arc<Outage>,
+    signals: Signals,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut completed = Vec::with_capacity(batch.len());
         let mut retries = Vec::new();
         let mut burials = Vec::new();
+        let mut written = Vec::new();
         for finished in batch.drain(..) {
             let receipt = finished.receipt;
+            if finished.verdict != Verdict::LeaseLost {
+                written.push(receipt.id);
+            }
             match finished.verdict {
+                Verdict::LeaseLost => {
+                    // The lease-extension pass warned when it found the loss.
+                    tracing::debug!(job.id = %receipt.id, task = %finished.task, "attempt ended after its lease was lost; its result is discarded");
+                    signals.emit(|| Signal::Discarded { job: receipt.id });
+                }
                 Verdict::Complete => completed.push(receipt),
                 Verdict::Retry { run_at, error } => {
                     tracing::warn!(job.id = %receipt.id, task = %finished.task, attempt = error.attempt, %run_at, error = %error.message, "attempt failed; retrying");
@@ -66,6 +78,9 @@ pub(crate) async fn run(
         if !completed.is_empty() {
             let applied = with_retries("complete", &outage, || driver.complete(&completed)).await;
             counters.record_completed(completed.len() as u64, applied);
+        }
+        if !written.is_empty() {
+            signals.emit(|| Signal::Flushed { jobs: written });
         }
     }
 }

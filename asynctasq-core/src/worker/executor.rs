@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::FutureExt;
 
+use crate::cancel::{CancelReason, Cancellation};
 use crate::envelope::Envelope;
 use crate::job::{AttemptError, ClaimedJob, Timestamp};
 use crate::task::{JobContext, Registry, TaskFailure};
@@ -24,13 +25,32 @@ pub(crate) enum Verdict {
     },
     /// Move it to dead-letter.
     Bury { error: AttemptError },
+    /// Write nothing: the lease was lost while the handler ran (the job was
+    /// rescued and belongs to whoever claims it next), whatever it returned.
+    LeaseLost,
 }
 
-/// Runs `job` to a verdict.
+/// Runs `job` to a verdict; `cancellation` goes to the handler, and when it
+/// was raised for a lost lease the verdict is [`Verdict::LeaseLost`].
 pub(crate) async fn execute(
     job: &ClaimedJob,
     registry: &Registry,
     db: Option<&sea_orm::DatabaseConnection>,
+    cancellation: Cancellation,
+) -> Verdict {
+    let verdict = run(job, registry, db, cancellation.clone()).await;
+    match cancellation.reason() {
+        Some(CancelReason::LeaseLost) => Verdict::LeaseLost,
+        None => verdict,
+    }
+}
+
+/// Runs `job` to the verdict its handler's outcome calls for.
+async fn run(
+    job: &ClaimedJob,
+    registry: &Registry,
+    db: Option<&sea_orm::DatabaseConnection>,
+    cancellation: Cancellation,
 ) -> Verdict {
     let envelope = match Envelope::decode(&job.payload) {
         Ok(e) => e,
@@ -53,6 +73,7 @@ pub(crate) async fn execute(
         max_attempts: job.max_attempts,
         args: envelope.args.clone(),
         db: db.cloned(),
+        cancellation,
     };
     let run = AssertUnwindSafe((registration.handler)(context)).catch_unwind();
     let outcome = match envelope.timeout_ms {

@@ -22,7 +22,9 @@ mod completer;
 mod executor;
 mod maintenance;
 mod outage;
+mod rescuer;
 mod shutdown;
+mod signals;
 mod stats;
 
 use std::collections::HashMap;
@@ -36,17 +38,22 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+pub use rescuer::{Rescuer, RescuerConfig, lease_expired_message};
 pub use shutdown::shutdown_signals;
+pub use signals::Signal;
 pub use stats::WorkerReport;
 
+use crate::cancel::Canceller;
 use crate::dispatch::Client;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::job::{ClaimParams, ClaimedJob, JobId, Receipt};
 use crate::task::Registry;
 use completer::Finished;
+use maintenance::Maintenance;
 use outage::Outage;
 use shutdown::Stop;
+use signals::Signals;
 use stats::WorkerCounters;
 
 /// How a worker runs. Every field has a sensible default.
@@ -108,6 +115,7 @@ pub struct Worker {
     config: WorkerConfig,
     registry: Option<Registry>,
     database: Option<DatabaseConnection>,
+    signals: Signals,
 }
 
 impl Worker {
@@ -118,6 +126,7 @@ impl Worker {
             config: WorkerConfig::default(),
             registry: None,
             database: None,
+            signals: Signals::default(),
         }
     }
 
@@ -188,6 +197,15 @@ impl Worker {
         self
     }
 
+    /// **For tests**: sends a [`Signal`] to `tx` at each step (claimed,
+    /// results flushed, rescue pass, lease lost, result discarded), so a
+    /// test can await a step instead of sleeping. Without it the worker
+    /// sends and builds nothing.
+    pub fn test_signals(mut self, tx: mpsc::UnboundedSender<Signal>) -> Self {
+        self.signals = Signals::to(tx);
+        self
+    }
+
     /// Runs until SIGINT or SIGTERM (or until drained / `max_jobs` when set).
     ///
     /// The first signal stops claiming, logs the jobs still running and lets
@@ -227,7 +245,8 @@ impl Worker {
             registry.require_models_database()?;
         }
         let (stop_rx, signal_task) = shutdown::forward(requests);
-        let runtime = Runtime::new(self.client, config, registry, self.database);
+        let mut runtime = Runtime::new(self.client, config, registry, self.database);
+        runtime.signals = self.signals;
         let result = runtime.run(stop_rx).await;
         signal_task.abort();
         result
@@ -258,6 +277,8 @@ pub(crate) struct Running {
     pub(crate) receipt: Receipt,
     /// Its task name (for the shutdown log).
     pub(crate) task: String,
+    /// Tells its handler to stop (a lost lease).
+    pub(crate) canceller: Canceller,
 }
 
 struct Runtime {
@@ -268,6 +289,7 @@ struct Runtime {
     counters: Arc<WorkerCounters>,
     executing: Executing,
     outage: Arc<Outage>,
+    signals: Signals,
 }
 
 impl Runtime {
@@ -285,6 +307,7 @@ impl Runtime {
             registry: Arc::new(registry),
             counters: Arc::default(),
             executing: Arc::default(),
+            signals: Signals::default(),
         }
     }
 
@@ -301,13 +324,19 @@ impl Runtime {
             done_rx,
             self.counters.clone(),
             self.outage.clone(),
+            self.signals.clone(),
         ));
-        let maintenance = tokio::spawn(maintenance::run(
-            driver.clone(),
-            config.clone(),
-            self.executing.clone(),
-            self.outage.clone(),
-        ));
+        let maintenance = tokio::spawn(
+            Maintenance {
+                driver: driver.clone(),
+                config: config.clone(),
+                executing: self.executing.clone(),
+                outage: self.outage.clone(),
+                counters: self.counters.clone(),
+                signals: self.signals.clone(),
+            }
+            .run(),
+        );
         let semaphore = Arc::new(Semaphore::new(config.concurrency));
         let mut jobs = JoinSet::new();
         let mut claims = Claims::default();
@@ -418,8 +447,14 @@ impl Runtime {
         done_tx: &mpsc::Sender<Finished>,
     ) {
         self.counters.record_claimed(claimed.len() as u64);
+        if !claimed.is_empty() {
+            self.signals.emit(|| Signal::Claimed {
+                jobs: claimed.iter().map(|job| job.receipt.id).collect(),
+            });
+        }
         for job in claimed {
             let permit = permits.pop().expect("claim returned at most `max` jobs");
+            let (canceller, cancellation) = Canceller::new();
             self.executing
                 .lock()
                 .expect("executing map poisoned")
@@ -428,6 +463,7 @@ impl Runtime {
                     Running {
                         receipt: job.receipt,
                         task: job.task.clone(),
+                        canceller,
                     },
                 );
             let registry = self.registry.clone();
@@ -436,11 +472,15 @@ impl Runtime {
             let done = done_tx.clone();
             jobs.spawn(async move {
                 tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
-                let verdict = executor::execute(&job, &registry, database.as_ref()).await;
-                executing
-                    .lock()
-                    .expect("executing map poisoned")
-                    .remove(&job.receipt.id);
+                let verdict =
+                    executor::execute(&job, &registry, database.as_ref(), cancellation).await;
+                {
+                    let mut executing = executing.lock().expect("executing map poisoned");
+                    // Gone when the lease was lost (and maybe claimed here again).
+                    if executing.get(&job.receipt.id).map(|j| j.receipt) == Some(job.receipt) {
+                        executing.remove(&job.receipt.id);
+                    }
+                }
                 drop(permit);
                 let _ = done
                     .send(Finished {

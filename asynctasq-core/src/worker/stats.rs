@@ -17,6 +17,10 @@ pub struct WorkerReport {
     pub released: u64,
     /// Acks the driver rejected because the lease had been lost (fencing).
     pub stale_acks: u64,
+    /// Jobs whose lease this worker found lost while they ran (the lease
+    /// expired and they were rescued): their handlers were told to stop and
+    /// no result was written for them.
+    pub leases_lost: u64,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +31,7 @@ pub(crate) struct WorkerCounters {
     dead: AtomicU64,
     released: AtomicU64,
     stale: AtomicU64,
+    leases_lost: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -53,6 +58,9 @@ impl WorkerCounters {
     pub(crate) fn record_released(&self, n: u64) {
         self.released.fetch_add(n, Ordering::Relaxed);
     }
+    pub(crate) fn record_lease_lost(&self) {
+        self.leases_lost.fetch_add(1, Ordering::Relaxed);
+    }
     /// Adds the applied acks to `counter` and the rejected ones to the stale count.
     fn bump(&self, counter: &AtomicU64, sent: u64, applied: Option<u64>) {
         if let Some(applied) = applied {
@@ -69,6 +77,7 @@ impl WorkerCounters {
             dead: self.dead.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
             stale_acks: self.stale.load(Ordering::Relaxed),
+            leases_lost: self.leases_lost.load(Ordering::Relaxed),
         }
     }
 }

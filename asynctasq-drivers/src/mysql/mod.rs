@@ -56,10 +56,11 @@ use sqlx::query::Query;
 use sqlx::{MySql, MySqlPool, Row, Transaction};
 use tokio::time::Instant;
 
+use asynctasq_core::driver::not_extended;
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
     Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, DriverFactory, Error,
-    JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
 };
 
 use crate::sql_connect::explained;
@@ -77,9 +78,6 @@ const MAX_LIST: usize = 1000;
 
 /// Most jobs in one claim.
 const MAX_CLAIM: usize = 10_000;
-
-/// Most expired leases handled by one rescue statement.
-const RESCUE_BATCH: i64 = 1000;
 
 /// Longest pause of a waiter that keeps finding due jobs it cannot claim.
 const MAX_SPIN_PAUSE: Duration = Duration::from_secs(1);
@@ -258,6 +256,8 @@ struct Inner {
     target: String,
     /// For `dispatch_in`: which database the jobs are in.
     jobs_db: JobsDatabase,
+    /// `TCP_NODELAY` for a pool built by the application (see `nodelay`).
+    adopted: Option<crate::nodelay::Adopted>,
 }
 
 impl fmt::Debug for MySqlDriver {
@@ -349,15 +349,12 @@ impl MySqlDriver {
         let pool = MySqlPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .after_connect(move |_, _| {
-                crate::nodelay::set_on_connections_to(port);
-                Box::pin(async { Ok(()) })
-            });
+            .acquire_timeout(config.acquire_timeout);
+        let pool = crate::nodelay::on_connect(pool, port);
         let pool =
             crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
                 .await?;
-        Ok(Self::build(pool, config, target))
+        Ok(Self::build(pool, config, target, None))
     }
 
     /// A driver over an existing pool, e.g. the one of a sea-orm
@@ -371,9 +368,9 @@ impl MySqlDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: MySqlPool, config: &MySqlConfig) -> Self {
         let options = pool.connect_options();
-        // The application's pool has no hook of ours: treat the connections
-        // it has open now (see `nodelay`).
-        crate::nodelay::set_on_connections_to(options.get_port());
+        // The application's pool has no hook of ours: treat its connections
+        // now and as it opens more (see `nodelay`).
+        let adopted = crate::nodelay::Adopted::new(options.get_port(), pool.size());
         let target = format!(
             "mysql://{}@{}:{}/{}",
             options.get_username(),
@@ -381,10 +378,15 @@ impl MySqlDriver {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
-        Self::build(pool, config, target)
+        Self::build(pool, config, target, Some(adopted))
     }
 
-    fn build(pool: MySqlPool, config: &MySqlConfig, target: String) -> Self {
+    fn build(
+        pool: MySqlPool,
+        config: &MySqlConfig,
+        target: String,
+        adopted: Option<crate::nodelay::Adopted>,
+    ) -> Self {
         let options = pool.connect_options();
         let identity = match options.get_socket() {
             Some(socket) => format!(
@@ -411,6 +413,7 @@ impl MySqlDriver {
                 spins: AtomicU32::new(0),
                 jobs_db: JobsDatabase::new(NAME, sea_orm::DbBackend::MySql, target.clone()),
                 target,
+                adopted,
                 pool,
             }),
         }
@@ -421,17 +424,25 @@ impl MySqlDriver {
         &self.inner.pool
     }
 
+    /// The pool, for the driver's own statements.
+    fn pool_ref(&self) -> &MySqlPool {
+        if let Some(adopted) = &self.inner.adopted {
+            adopted.check(self.inner.pool.size());
+        }
+        &self.inner.pool
+    }
+
     /// A connection of the pool; when none comes, the error says why (see
     /// [`explained`](crate::sql_connect::explained)).
     async fn acquire(&self) -> Result<PoolConnection<MySql>> {
-        let pool = &self.inner.pool;
+        let pool = self.pool_ref();
         explained(pool, pool.acquire()).await.map_err(db_err)
     }
 
     /// A transaction on a connection of the pool, opened with `statement`
     /// (`BEGIN` when `None`); errors as for [`acquire`](Self::acquire).
     async fn begin(&self, statement: Option<&'static str>) -> Result<Transaction<'static, MySql>> {
-        let pool = &self.inner.pool;
+        let pool = self.pool_ref();
         let begun = match statement {
             Some(sql) => explained(pool, pool.begin_with(sql)).await,
             None => explained(pool, pool.begin()).await,
@@ -593,7 +604,7 @@ impl Driver for MySqlDriver {
     }
 
     async fn migrate(&self) -> Result<()> {
-        schema::migrate(&self.inner.pool).await.map(|_| ())
+        schema::migrate(self.pool_ref()).await.map(|_| ())
     }
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
@@ -624,7 +635,7 @@ impl Driver for MySqlDriver {
             .iter()
             .map(MySqlStatement::to_sea_orm)
             .collect();
-        let pool = &self.inner.pool;
+        let pool = self.pool_ref();
         self.inner
             .jobs_db
             .execute_in(txn, statements, || {
@@ -796,35 +807,43 @@ impl Driver for MySqlDriver {
         Ok(released)
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
-        self.by_receipts(receipts, sql::extend, Some(millis(lease)))
-            .await
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
+        // MySQL's UPDATE returns no rows: when it matched fewer rows than
+        // receipts, a second statement asks which are still held (one more
+        // round trip, only for a batch with a lost lease).
+        let mut lost = Vec::new();
+        for chunk in receipts.chunks(MAX_LIST) {
+            let applied = self
+                .by_receipts(chunk, sql::extend, Some(millis(lease)))
+                .await?;
+            if applied as usize == chunk.len() {
+                continue;
+            }
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql::held(chunk.len())));
+            for r in chunk {
+                query = query.bind(r.id.0.as_bytes().as_slice()).bind(r.token);
+            }
+            let held: Vec<Vec<u8>> = query
+                .fetch_all(&mut *self.acquire().await?)
+                .await
+                .map_err(db_err)?;
+            let held = held
+                .iter()
+                .map(|id| rows::job_id(id))
+                .collect::<Result<Vec<_>>>()?;
+            lost.extend(not_extended(chunk, &held));
+        }
+        Ok(lost)
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let mut report = RescueReport::default();
-        loop {
-            let buried = self
-                .execute(sqlx::query(sql::RESCUE_BURY).bind(RESCUE_BATCH))
-                .await?;
-            report.buried += buried;
-            if buried < RESCUE_BATCH as u64 {
-                break;
-            }
-        }
-        loop {
-            let requeued = self
-                .execute(sqlx::query(sql::RESCUE_REQUEUE).bind(RESCUE_BATCH))
-                .await?;
-            report.requeued += requeued;
-            if requeued < RESCUE_BATCH as u64 {
-                break;
-            }
-        }
-        if report.requeued > 0 {
-            self.wake_all(0);
-        }
-        Ok(report)
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let rows = sqlx::query(sql::EXPIRED)
+            .bind(params.now.map(to_millis))
+            .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *self.acquire().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::expired).collect()
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

@@ -5,7 +5,9 @@ use sqlx::mysql::MySqlRow;
 use uuid::Uuid;
 
 use asynctasq_core::job::from_millis;
-use asynctasq_core::{AttemptError, ClaimedJob, Error, JobId, JobInfo, Receipt, Result};
+use asynctasq_core::{
+    AttemptError, ClaimedJob, Error, ExpiredLease, JobId, JobInfo, Receipt, Result,
+};
 
 use super::db_err;
 use crate::support::{attempt_u32, state_from_str};
@@ -53,6 +55,24 @@ pub(super) fn candidate(row: &MySqlRow) -> Result<Candidate> {
         attempt: row.try_get(5).map_err(db_err)?,
         max_attempts: row.try_get(6).map_err(db_err)?,
         payload: row.try_get(7).map_err(db_err)?,
+    })
+}
+
+/// A row of [`super::sql::EXPIRED`].
+pub(super) fn expired(row: &MySqlRow) -> Result<ExpiredLease> {
+    let id: Vec<u8> = row.try_get(0).map_err(db_err)?;
+    let attempt: i32 = row.try_get(3).map_err(db_err)?;
+    let max_attempts: i32 = row.try_get(4).map_err(db_err)?;
+    Ok(ExpiredLease {
+        receipt: Receipt {
+            id: job_id(&id)?,
+            token: row.try_get(6).map_err(db_err)?,
+        },
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        attempt: attempt_u32(attempt.into()),
+        max_attempts: attempt_u32(max_attempts.into()),
+        payload: row.try_get(5).map_err(db_err)?,
     })
 }
 

@@ -182,6 +182,14 @@ pub(super) fn extend(n: usize) -> String {
     )
 }
 
+/// The ids of the jobs still running under one of `n` receipts. Binds `n` pairs.
+pub(super) fn held(n: usize) -> String {
+    format!(
+        "SELECT id FROM asynctasq_jobs WHERE state = 'running' AND ({})",
+        receipts(n)
+    )
+}
+
 /// Schedules another attempt. Binds run_at, error JSON (twice), id, token.
 pub(super) const RETRY: &str = concat!(
     "UPDATE asynctasq_jobs SET state = 'pending', run_at = ?, \
@@ -199,52 +207,14 @@ pub(super) const BURY: &str = concat!(
     " WHERE id = ? AND state = 'running' AND lease_token = ?"
 );
 
-/// The attempt error the rescuer records, as a JSON object built in SQL.
-macro_rules! lease_error {
-    ($what:literal) => {
-        concat!(
-            "CONCAT('{\"at\":\"', DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%fZ'), \
-             '\",\"attempt\":', attempt, \
-             ',\"message\":\"lease expired during attempt ', attempt, ",
-            $what,
-            ", '\"}')"
-        )
-    };
-}
-
-/// The errors array with the rescuer's error appended.
-macro_rules! append_lease_error {
-    ($what:literal) => {
-        concat!(
-            "errors = CASE WHEN TRIM(errors) IN ('', '[]') THEN CONCAT('[', ",
-            lease_error!($what),
-            ", ']') ELSE CONCAT(LEFT(TRIM(errors), CHAR_LENGTH(TRIM(errors)) - 1), ',', ",
-            lease_error!($what),
-            ", ']') END"
-        )
-    };
-}
-
-/// Buries expired leases without attempts left. Binds the batch limit.
-pub(super) const RESCUE_BURY: &str = concat!(
-    "UPDATE asynctasq_jobs SET state = 'dead', failed_at = ",
+/// Up to `?` (the second bind) running jobs whose lease expired before
+/// the first bind (ms; the database's clock when NULL), earliest expiry
+/// first (columns read by `rows::expired`).
+pub(super) const EXPIRED: &str = concat!(
+    "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
+     FROM asynctasq_jobs WHERE state = 'running' AND lease_until < COALESCE(?, ",
     now_ms!(),
-    ", lease_token = NULL, lease_until = NULL, worker = NULL, ",
-    append_lease_error!("' (the worker crashed or stopped responding)'"),
-    " WHERE lease_until < ",
-    now_ms!(),
-    " AND state = 'running' AND attempt >= max_attempts ORDER BY lease_until LIMIT ?"
-);
-
-/// Returns the other expired leases to ready (the attempt stays counted).
-/// Binds the batch limit.
-pub(super) const RESCUE_REQUEUE: &str = concat!(
-    "UPDATE asynctasq_jobs SET state = 'pending', \
-     lease_token = NULL, lease_until = NULL, worker = NULL, ",
-    append_lease_error!("' (the worker crashed or stopped responding); requeued'"),
-    " WHERE lease_until < ",
-    now_ms!(),
-    " AND state = 'running' ORDER BY lease_until LIMIT ?"
+    ") ORDER BY lease_until, id LIMIT ?"
 );
 
 /// Counts by queue and state for `n` queues (bound twice: jobs, then

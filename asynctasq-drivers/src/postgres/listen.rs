@@ -139,11 +139,7 @@ async fn run(options: PgConnectOptions, shared: Arc<Shared>) {
     // Its own pool of one connection: never a slot of the application's pool,
     // and sqlx's listener reconnects through it.
     let port = options.get_port();
-    let pool = PgPoolOptions::new()
-        .after_connect(move |_, _| {
-            crate::nodelay::set_on_connections_to(port);
-            Box::pin(async { Ok(()) })
-        })
+    let pool = crate::nodelay::on_connect(PgPoolOptions::new(), port)
         .max_connections(1)
         .min_connections(0)
         .max_lifetime(None)

@@ -59,10 +59,11 @@ use sqlx::{PgPool, Row};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use asynctasq_core::driver::not_extended;
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
     Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, DriverFactory, Error,
-    JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
 };
 
 use crate::support::{Wake, count, millis, non_negative, queue_stats};
@@ -76,8 +77,8 @@ use reconnect::retry_lost;
 /// The driver's name in logs and errors.
 const NAME: &str = "postgres";
 
-/// Most expired leases (or retained completed jobs) handled by one statement.
-const RESCUE_BATCH: i64 = 1000;
+/// Most retained completed jobs deleted by one statement.
+const PRUNE_BATCH: i64 = 1000;
 
 /// Longest pause of a waiter that keeps finding due jobs it cannot claim
 /// (rows locked by someone else's open transaction).
@@ -291,6 +292,8 @@ struct Inner {
     target: String,
     /// For `dispatch_in`: which database the jobs are in.
     jobs_db: JobsDatabase,
+    /// `TCP_NODELAY` for a pool built by the application (see `nodelay`).
+    adopted: Option<crate::nodelay::Adopted>,
 }
 
 impl fmt::Debug for PgDriver {
@@ -328,15 +331,12 @@ impl PgDriver {
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire(false)
-            .after_connect(move |_, _| {
-                crate::nodelay::set_on_connections_to(port);
-                Box::pin(async { Ok(()) })
-            });
+            .test_before_acquire(false);
+        let pool = crate::nodelay::on_connect(pool, port);
         let pool =
             crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
                 .await?;
-        Ok(Self::build(pool, config, target))
+        Ok(Self::build(pool, config, target, None))
     }
 
     /// The pool for the worker's statements (claims, acks, the rescuer, the
@@ -402,9 +402,9 @@ impl PgDriver {
     /// `config` (its URL and pool settings are ignored).
     pub fn from_pool_with(pool: PgPool, config: &PgConfig) -> Self {
         let options = pool.connect_options();
-        // The application's pool has no hook of ours: treat the connections
-        // it has open now (the driver's own pools have the hook).
-        crate::nodelay::set_on_connections_to(options.get_port());
+        // The application's pool has no hook of ours: treat its connections
+        // now and as it opens more (the driver's own pools have the hook).
+        let adopted = crate::nodelay::Adopted::new(options.get_port(), pool.size());
         let target = format!(
             "postgres://{}@{}:{}/{}",
             options.get_username(),
@@ -412,10 +412,15 @@ impl PgDriver {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
-        Self::build(pool, config, target)
+        Self::build(pool, config, target, Some(adopted))
     }
 
-    fn build(pool: PgPool, config: &PgConfig, target: String) -> Self {
+    fn build(
+        pool: PgPool,
+        config: &PgConfig,
+        target: String,
+        adopted: Option<crate::nodelay::Adopted>,
+    ) -> Self {
         let listen_options = config.listen.then(|| (*pool.connect_options()).clone());
         PgDriver {
             inner: Arc::new(Inner {
@@ -426,6 +431,7 @@ impl PgDriver {
                 spins: AtomicU32::new(0),
                 jobs_db: JobsDatabase::new(NAME, sea_orm::DbBackend::Postgres, target.clone()),
                 target,
+                adopted,
                 pool,
             }),
         }
@@ -437,6 +443,9 @@ impl PgDriver {
     }
 
     fn pool_ref(&self) -> &PgPool {
+        if let Some(adopted) = &self.inner.adopted {
+            adopted.check(self.inner.pool.size());
+        }
         &self.inner.pool
     }
 
@@ -641,21 +650,22 @@ impl Driver for PgDriver {
         .await
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         if receipts.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let (ids, tokens) = receipt_columns(receipts);
-        let done = retry_lost(self.worker_pool_ref(), |pool, _| {
-            sqlx::query(sql::EXTEND)
+        let extended: Vec<Uuid> = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query_scalar(sql::EXTEND)
                 .bind(&ids)
                 .bind(&tokens)
                 .bind(millis(lease))
-                .execute(pool)
+                .fetch_all(pool)
         })
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected())
+        let extended: Vec<JobId> = extended.into_iter().map(JobId).collect();
+        Ok(not_extended(receipts, &extended))
     }
 
     async fn prune_completed(&self) -> Result<u64> {
@@ -665,7 +675,7 @@ impl Driver for PgDriver {
         let done = retry_lost(self.worker_pool_ref(), |pool, _| {
             sqlx::query(sql::PRUNE_COMPLETED)
                 .bind(millis(retention))
-                .bind(RESCUE_BATCH)
+                .bind(PRUNE_BATCH)
                 .execute(pool)
         })
         .await
@@ -673,22 +683,17 @@ impl Driver for PgDriver {
         Ok(done.rows_affected())
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let mut report = RescueReport::default();
-        loop {
-            let row = retry_lost(self.worker_pool_ref(), |pool, _| {
-                sqlx::query(sql::RESCUE).bind(RESCUE_BATCH).fetch_one(pool)
-            })
-            .await
-            .map_err(db_err)?;
-            let requeued: i64 = row.try_get(0).map_err(db_err)?;
-            let buried: i64 = row.try_get(1).map_err(db_err)?;
-            report.requeued += non_negative(requeued);
-            report.buried += non_negative(buried);
-            if requeued + buried < RESCUE_BATCH {
-                return Ok(report);
-            }
-        }
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
+        let rows = retry_lost(self.worker_pool_ref(), |pool, _| {
+            sqlx::query(sql::EXPIRED)
+                .bind(params.now)
+                .bind(limit)
+                .fetch_all(pool)
+        })
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(rows::expired).collect()
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

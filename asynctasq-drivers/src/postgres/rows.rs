@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use asynctasq_core::{AttemptError, ClaimedJob, JobId, JobInfo, Receipt, Result};
+use asynctasq_core::{AttemptError, ClaimedJob, ExpiredLease, JobId, JobInfo, Receipt, Result};
 
 use super::db_err;
 use crate::support::{attempt_u32, state_from_str};
@@ -36,6 +36,24 @@ pub(super) fn claimed(row: &PgRow, token: i64) -> Result<Claimed> {
         },
         priority: row.try_get(3).map_err(db_err)?,
         run_at: row.try_get(4).map_err(db_err)?,
+    })
+}
+
+/// A row of [`super::sql::EXPIRED`].
+pub(super) fn expired(row: &PgRow) -> Result<ExpiredLease> {
+    let id: Uuid = row.try_get(0).map_err(db_err)?;
+    let attempt: i32 = row.try_get(3).map_err(db_err)?;
+    let max_attempts: i32 = row.try_get(4).map_err(db_err)?;
+    Ok(ExpiredLease {
+        receipt: Receipt {
+            id: JobId(id),
+            token: row.try_get(6).map_err(db_err)?,
+        },
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        attempt: attempt_u32(attempt.into()),
+        max_attempts: attempt_u32(max_attempts.into()),
+        payload: row.try_get(5).map_err(db_err)?,
     })
 }
 

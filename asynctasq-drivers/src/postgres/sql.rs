@@ -160,9 +160,11 @@ pub(super) const RELEASE: &str = concat!(
 );
 
 /// Extends leases to `now() + $3` milliseconds. `$1` ids, `$2` tokens.
+/// Returns the ids of the jobs extended.
 pub(super) const EXTEND: &str = concat!(
     "UPDATE asynctasq_jobs j SET lease_until = now() + $3 * interval '1 millisecond' FROM ",
-    held!()
+    held!(),
+    " RETURNING j.id"
 );
 
 /// Schedules other attempts. `$1` ids, `$2` tokens, `$3` run_at, `$4`
@@ -187,38 +189,12 @@ pub(super) const BURY: &str = "UPDATE asynctasq_jobs j SET state = 'dead', faile
      FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS r(id, token, error) \
      WHERE j.id = r.id AND j.lease_token = r.token";
 
-/// An attempt error recorded by the rescuer, for the job aliased `j`.
-macro_rules! lease_error {
-    ($what:literal) => {
-        concat!(
-            "jsonb_build_array(jsonb_build_object(\
-               'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-               'attempt', j.attempt, \
-               'message', 'lease expired during attempt ' || j.attempt || ",
-            $what,
-            "))"
-        )
-    };
-}
-
-/// Rescues up to `$1` jobs whose lease expired: back to ready when attempts
-/// remain (the attempt stays counted), else to dead-letter. Rows that
-/// another rescuer holds are skipped. Returns (requeued, buried, queues woken).
-pub(super) const RESCUE: &str = concat!(
-    "WITH expired AS ( \
-       SELECT id FROM asynctasq_jobs WHERE state = 'running' AND lease_until < now() \
-       ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED), \
-     buried AS (UPDATE asynctasq_jobs j SET state = 'dead', failed_at = now(), \
-       lease_token = NULL, lease_until = NULL, worker = NULL, errors = j.errors || ",
-    lease_error!("' (the worker crashed or stopped responding)'"),
-    " FROM expired e WHERE j.id = e.id AND j.attempt >= j.max_attempts RETURNING 1), \
-     moved AS (UPDATE asynctasq_jobs j SET state = 'pending', \
-       lease_token = NULL, lease_until = NULL, worker = NULL, errors = j.errors || ",
-    lease_error!("' (the worker crashed or stopped responding); requeued'"),
-    " FROM expired e WHERE j.id = e.id AND j.attempt < j.max_attempts RETURNING j.queue, j.run_at), \
-     woken AS (SELECT asynctasq_wake(queue, min(run_at)) FROM moved GROUP BY queue) \
-     SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM buried), (SELECT count(*) FROM woken)"
-);
+/// Up to `$2` running jobs whose lease expired before `$1` (the server's
+/// `now()` when NULL), earliest expiry first (columns read by
+/// `rows::expired`).
+pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
+     FROM asynctasq_jobs WHERE state = 'running' AND lease_until < COALESCE($1::timestamptz, now()) \
+     ORDER BY lease_until, id LIMIT $2";
 
 /// Milliseconds until the earliest pending job of the unpaused queues `$1`
 /// is due (zero or negative: due now), or NULL when they hold none.

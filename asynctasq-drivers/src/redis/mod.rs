@@ -76,7 +76,8 @@ use tokio::sync::Notify;
 use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{
     AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
-    DriverFactory, Error, JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    DriverFactory, Error, ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt,
+    Result, Retry,
 };
 
 use conn::Conn;
@@ -92,8 +93,6 @@ const ENQUEUE_CHUNK: usize = 500;
 const CLAIM_CHUNK: usize = 500;
 /// Most receipts applied by one script call.
 const ACK_CHUNK: usize = 500;
-/// Most expired leases handled by one script call.
-const RESCUE_BATCH: i64 = 500;
 /// Most dead jobs requeued or purged by one script call.
 const DEAD_BATCH: i64 = 500;
 /// Most pending jobs deleted by one script call of `queue_purge`.
@@ -328,41 +327,51 @@ impl RedisDriver {
         }
     }
 
-    /// Applies `action` to `receipts`, grouped by queue, in bounded script calls.
-    async fn ack_many(&self, action: &str, param: i64, receipts: &[Receipt]) -> Result<u64> {
-        let mut by_queue: HashMap<i64, Vec<(JobId, i64)>> = HashMap::new();
+    /// Groups `receipts` by the queue their token names, each as (id,
+    /// claim counter). Receipts whose token names no queue this driver
+    /// knows (forged, or from another database) are in no group.
+    async fn by_queue(&self, receipts: &[Receipt]) -> Result<Vec<(String, Vec<(JobId, i64)>)>> {
+        let mut by_number: HashMap<i64, Vec<(JobId, i64)>> = HashMap::new();
         for r in receipts {
             if let Some((number, claims)) = split_token(r.token) {
-                by_queue.entry(number).or_default().push((r.id, claims));
+                by_number.entry(number).or_default().push((r.id, claims));
             }
         }
-        let mut groups = Vec::with_capacity(by_queue.len());
-        for (number, list) in by_queue {
+        let mut groups = Vec::with_capacity(by_number.len());
+        for (number, list) in by_number {
             if let Some(queue) = self.queue_named(number).await? {
                 groups.push((queue, list));
             }
         }
+        Ok(groups)
+    }
+
+    /// Applies `action` to `receipts`, grouped by queue, in bounded script calls.
+    async fn ack_many(&self, action: &str, param: i64, receipts: &[Receipt]) -> Result<u64> {
+        let groups = self.by_queue(receipts).await?;
         let calls = groups.iter().flat_map(|(queue, list)| {
-            list.chunks(ACK_CHUNK)
-                .map(move |chunk| self.ack(queue, action, param, "", chunk))
+            list.chunks(ACK_CHUNK).map(move |chunk| async move {
+                let applied: i64 = self.ack(queue, action, param, "", chunk).await?;
+                Ok::<_, Error>(applied.max(0) as u64)
+            })
         });
         Ok(try_join_all(calls).await?.into_iter().sum())
     }
 
-    async fn ack(
+    /// Runs the ack script on one queue's receipts; its answer is `T`.
+    async fn ack<T: FromRedisValue>(
         &self,
         queue: &str,
         action: &str,
         param: i64,
         error: &str,
         receipts: &[(JobId, i64)],
-    ) -> Result<u64> {
+    ) -> Result<T> {
         let mut args = Args::default().s(action).n(param).s(error);
         for (id, claims) in receipts {
             args = args.s(&id.to_string()).n(*claims);
         }
-        let applied: i64 = self.run(&scripts::ACK, queue, args).await?;
-        Ok(non_negative(applied))
+        self.run(&scripts::ACK, queue, args).await
     }
 
     /// Retry or bury: one fenced receipt with an error.
@@ -380,7 +389,7 @@ impl RedisDriver {
             return Ok(false);
         };
         let line = error.to_stored();
-        let applied = self
+        let applied: i64 = self
             .ack(&queue, action, param, &line, &[(receipt.id, claims)])
             .await?;
         Ok(applied > 0)
@@ -452,6 +461,51 @@ impl RedisDriver {
             left -= got;
         }
         Ok(())
+    }
+
+    /// Up to `limit` expired leases of one queue (before `now` ms, the
+    /// server's clock when empty), each with its lease deadline.
+    async fn expired_in(
+        &self,
+        queue: &str,
+        now: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, ExpiredLease)>> {
+        let number = self.queue_number(queue).await?;
+        let reply: Vec<Value> = self
+            .run(&scripts::EXPIRED, queue, Args::default().n(limit).s(now))
+            .await?;
+        if !reply.len().is_multiple_of(5) {
+            return Err(driver_err(format!(
+                "the expired-lease read returned {} values, not a multiple of 5",
+                reply.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(reply.len() / 5);
+        let mut values = reply.into_iter();
+        while let Some(id) = values.next() {
+            let mut next = || values.next().unwrap_or(Value::Nil);
+            let id = parse_id(id)?;
+            let deadline = int(next(), "lease deadline")?;
+            let claims = int(next(), "claims")?;
+            let attempt = int(next(), "attempt")?;
+            let body = body::claimed(bytes(next(), "body")?);
+            out.push((
+                deadline,
+                ExpiredLease {
+                    receipt: Receipt {
+                        id,
+                        token: make_token(number, claims),
+                    },
+                    task: body.task,
+                    queue: queue.to_string(),
+                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                    max_attempts: body.max_attempts,
+                    payload: body.payload,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// Subscribes to the wake-up channels not subscribed yet.
@@ -763,33 +817,44 @@ impl Driver for RedisDriver {
         self.ack_many("release", 0, receipts).await
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        self.ack_many("extend", lease_ms, receipts).await
+        let groups = self.by_queue(receipts).await?;
+        let calls = groups.iter().flat_map(|(queue, list)| {
+            list.chunks(ACK_CHUNK).map(move |chunk| async move {
+                // The script answers with the ids it did not extend.
+                let lost: Vec<String> = self.ack(queue, "extend", lease_ms, "", chunk).await?;
+                Ok::<_, Error>(lost)
+            })
+        });
+        let lost: HashSet<String> = try_join_all(calls).await?.into_iter().flatten().collect();
+        let routed: HashSet<JobId> = groups
+            .iter()
+            .flat_map(|(_, list)| list.iter().map(|(id, _)| *id))
+            .collect();
+        // A receipt in no group names no known queue: nothing held it.
+        Ok(receipts
+            .iter()
+            .filter(|r| !routed.contains(&r.id) || lost.contains(&r.id.to_string()))
+            .copied()
+            .collect())
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let now = params
+            .now
+            .map(|t| to_millis(t).to_string())
+            .unwrap_or_default();
+        let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
         let queues = self.known_queues().await?;
-        let passes = queues.iter().map(|queue| async move {
-            let mut report = RescueReport::default();
-            loop {
-                let (requeued, buried): (i64, i64) = self
-                    .run(&scripts::RESCUE, queue, Args::default().n(RESCUE_BATCH))
-                    .await?;
-                report.requeued += requeued.max(0) as u64;
-                report.buried += buried.max(0) as u64;
-                if requeued + buried < RESCUE_BATCH {
-                    return Ok::<_, Error>(report);
-                }
-            }
-        });
-        Ok(try_join_all(passes)
-            .await?
-            .into_iter()
-            .fold(RescueReport::default(), |a, b| RescueReport {
-                requeued: a.requeued + b.requeued,
-                buried: a.buried + b.buried,
-            }))
+        let reads = queues
+            .iter()
+            .map(|queue| self.expired_in(queue, &now, limit));
+        let mut expired: Vec<(i64, ExpiredLease)> =
+            try_join_all(reads).await?.into_iter().flatten().collect();
+        expired.sort_unstable_by_key(|(deadline, lease)| (*deadline, lease.receipt.id));
+        expired.truncate(params.limit);
+        Ok(expired.into_iter().map(|(_, lease)| lease).collect())
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

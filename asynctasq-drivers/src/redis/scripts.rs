@@ -44,7 +44,7 @@ per_queue!(
     "lua/ack.lua",
     "Complete, release, extend, retry, bury (fenced)."
 );
-per_queue!(RESCUE, "lua/rescue.lua", "Rescues expired leases.");
+per_queue!(EXPIRED, "lua/expired.lua", "Reports expired leases.");
 per_queue!(PROBE, "lua/probe.lua", "Top due priority, next due time.");
 per_queue!(STATS, "lua/stats.lua", "Counts by state.");
 per_queue!(LOOKUP, "lua/lookup.lua", "Reads jobs by id.");
@@ -60,7 +60,7 @@ pub(crate) static REGISTER: LazyLock<Lua> =
 /// Every script, for preloading in `migrate`.
 pub(crate) fn all() -> [&'static Lua; 12] {
     [
-        &ENQUEUE, &CLAIM, &ACK, &RESCUE, &PROBE, &STATS, &LOOKUP, &DEAD_PAGE, &DEAD, &PURGE,
+        &ENQUEUE, &CLAIM, &ACK, &EXPIRED, &PROBE, &STATS, &LOOKUP, &DEAD_PAGE, &DEAD, &PURGE,
         &PAUSE, &REGISTER,
     ]
 }

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -59,11 +59,12 @@ use tokio::time::Instant;
 
 use crate::support::{count, millis, queue_stats};
 use crate::txn::{INSTANCE_QUERY, JobsDatabase};
-use asynctasq_core::driver::ConnectFuture;
+use asynctasq_core::driver::{ConnectFuture, not_extended};
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{
     AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
-    DriverFactory, Error, JobId, JobInfo, NewJob, QueueStats, Receipt, RescueReport, Result, Retry,
+    DriverFactory, Error, ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt,
+    Result, Retry,
 };
 use sea_orm::{DatabaseTransaction, DbBackend, Statement, Value};
 
@@ -537,50 +538,36 @@ impl Driver for SqliteDriver {
         Ok(released)
     }
 
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<u64> {
+    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
         let until = now_ms().saturating_add(millis(lease));
-        self.ack(sql::EXTEND, receipts, until).await
+        let json = receipts_json(receipts);
+        let extended: Vec<String> = {
+            let _write = self.write_lock().await;
+            sqlx::query_scalar(sql::EXTEND)
+                .bind(json)
+                .bind(until)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(db_err)?
+        };
+        let extended = extended
+            .iter()
+            .map(|id| rows::job_id(id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(not_extended(receipts, &extended))
     }
 
-    async fn rescue_expired(&self) -> Result<RescueReport> {
-        let now_t = Utc::now();
-        let now = to_millis(now_t);
-        // Most passes find nothing: check with a read before taking the write lock.
-        let expired: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM asynctasq_jobs WHERE state = 'running' AND lease_until < ?1)",
-        )
-        .bind(now)
-        .fetch_one(&self.inner.pool)
-        .await
-        .map_err(db_err)?;
-        if !expired {
-            return Ok(RescueReport::default());
-        }
-        let at = now_t.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let report = {
-            let _write = self.write_lock().await;
-            let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
-            let buried = sqlx::query(sql::RESCUE_BURY)
-                .bind(now)
-                .bind(at.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-            let requeued = sqlx::query(sql::RESCUE_REQUEUE)
-                .bind(now)
-                .bind(at.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-            tx.commit().await.map_err(db_err)?;
-            RescueReport { requeued, buried }
-        };
-        if report.requeued > 0 {
-            self.wake();
-        }
-        Ok(report)
+    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+        let rows = sqlx::query(sql::EXPIRED)
+            .bind(params.now.map_or_else(now_ms, to_millis))
+            .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(rows::expired).collect()
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {

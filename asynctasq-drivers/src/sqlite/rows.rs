@@ -2,7 +2,9 @@
 //! a malformed `errors` column never fails a read.
 
 use asynctasq_core::job::from_millis;
-use asynctasq_core::{AttemptError, ClaimedJob, Error, JobId, JobInfo, JobState, Receipt, Result};
+use asynctasq_core::{
+    AttemptError, ClaimedJob, Error, ExpiredLease, JobId, JobInfo, JobState, Receipt, Result,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -36,6 +38,22 @@ pub(super) fn claimed(row: &SqliteRow, token: i64) -> Result<Claimed> {
     })
 }
 
+/// A row of `sql::EXPIRED`.
+pub(super) fn expired(row: &SqliteRow) -> Result<ExpiredLease> {
+    let id: String = row.try_get(0).map_err(db_err)?;
+    Ok(ExpiredLease {
+        receipt: Receipt {
+            id: job_id(&id)?,
+            token: row.try_get(6).map_err(db_err)?,
+        },
+        task: row.try_get(1).map_err(db_err)?,
+        queue: row.try_get(2).map_err(db_err)?,
+        attempt: attempt_u32(row.try_get(3).map_err(db_err)?),
+        max_attempts: attempt_u32(row.try_get(4).map_err(db_err)?),
+        payload: row.try_get_unchecked(5).map_err(db_err)?,
+    })
+}
+
 /// A row of `info_columns!`; `now` decides ready vs scheduled.
 pub(super) fn info(row: &SqliteRow, now: i64) -> Result<JobInfo> {
     let id: String = row.try_get(0).map_err(db_err)?;
@@ -64,7 +82,7 @@ pub(super) fn info(row: &SqliteRow, now: i64) -> Result<JobInfo> {
     })
 }
 
-fn job_id(text: &str) -> Result<JobId> {
+pub(super) fn job_id(text: &str) -> Result<JobId> {
     text.parse().map_err(|e| {
         Error::driver(
             "sqlite",

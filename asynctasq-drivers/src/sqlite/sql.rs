@@ -63,11 +63,12 @@ pub(super) const RELEASE: &str = concat!(
     ")"
 );
 
-/// Extends leases. `?1`: receipts, `?2`: the new `lease_until`.
+/// Extends leases. `?1`: receipts, `?2`: the new `lease_until`. Returns
+/// the ids of the jobs extended.
 pub(super) const EXTEND: &str = concat!(
     "UPDATE asynctasq_jobs SET lease_until = ?2 WHERE rowid IN (",
     receipt_rowids!(),
-    ")"
+    ") RETURNING id"
 );
 
 /// Schedules another attempt. `?1` id, `?2` token, `?3` run_at, `?4` error JSON.
@@ -90,27 +91,11 @@ pub(super) const BURY: &str = concat!(
      WHERE id = ?1 AND state = 'running' AND lease_token = ?2"
 );
 
-/// Buries expired leases without attempts left. `?1` now (ms), `?2` now (RFC 3339).
-pub(super) const RESCUE_BURY: &str = concat!(
-    "UPDATE asynctasq_jobs SET state = 'dead', failed_at = ?1, \
-     lease_token = NULL, lease_until = NULL, worker = NULL, \
-     errors = json_insert(",
-    errors_array!(),
-    ", '$[#]', json_object('at', ?2, 'attempt', attempt, 'message', \
-       'lease expired after attempt ' || attempt || ' (worker crashed or stopped responding)')) \
-     WHERE state = 'running' AND lease_until < ?1 AND attempt >= max_attempts"
-);
-
-/// Returns the other expired leases to ready; the attempt stays counted. `?1` now (ms), `?2` now (RFC 3339).
-pub(super) const RESCUE_REQUEUE: &str = concat!(
-    "UPDATE asynctasq_jobs SET state = 'pending', \
-     lease_token = NULL, lease_until = NULL, worker = NULL, \
-     errors = json_insert(",
-    errors_array!(),
-    ", '$[#]', json_object('at', ?2, 'attempt', attempt, 'message', \
-       'lease expired during attempt ' || attempt || ' (worker crashed or stopped responding); requeued')) \
-     WHERE state = 'running' AND lease_until < ?1"
-);
+/// Running jobs whose lease expired before `?1` (ms), earliest expiry
+/// first, at most `?2` (columns read by `rows::expired`).
+pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
+     FROM asynctasq_jobs WHERE state = 'running' AND lease_until < ?1 \
+     ORDER BY lease_until, id LIMIT ?2";
 
 /// The earliest `run_at` of pending jobs in unpaused queues. `?1`: queue names.
 pub(super) const NEXT_DUE: &str = "SELECT MIN((SELECT MIN(run_at) FROM asynctasq_jobs \

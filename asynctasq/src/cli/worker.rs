@@ -123,6 +123,12 @@ pub(crate) fn describe_report(report: &WorkerReport) -> String {
             report.released
         ));
     }
+    if report.leases_lost > 0 {
+        line.push_str(&format!(
+            ", {} stopped because their lease was lost (they were rescued and run again elsewhere; no result written)",
+            report.leases_lost
+        ));
+    }
     if report.stale_acks > 0 {
         line.push_str(&format!(
             ", {} results dropped because their lease had expired (the jobs ran again elsewhere)",
@@ -145,6 +151,7 @@ mod tests {
             dead: 1,
             released: 0,
             stale_acks: 0,
+            leases_lost: 0,
         };
         assert_eq!(
             describe_report(&report),
@@ -153,9 +160,11 @@ mod tests {
         let report = WorkerReport {
             released: 2,
             stale_acks: 1,
+            leases_lost: 3,
             ..report
         };
         assert!(describe_report(&report).contains("released 2 unfinished"));
+        assert!(describe_report(&report).contains("3 stopped because their lease was lost"));
         assert!(describe_report(&report).contains("1 results dropped"));
     }
 }

@@ -3,13 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use asynctasq::core::envelope::ENVELOPE_VERSION;
 use asynctasq::core::{Burial, ClaimParams};
-use asynctasq::{AttemptError, Client, Envelope, JobId, RetryPolicy};
+use asynctasq::{AttemptError, Client, Envelope, JobId};
 
 /// Milliseconds since the Unix epoch.
 pub fn millis_now() -> i64 {
@@ -21,20 +20,10 @@ pub fn millis_now() -> i64 {
 
 /// Enqueues a job of `task` on `queue`, due after `delay`, without arguments.
 pub async fn enqueue(client: &Client, task: &str, queue: &str, delay: Duration) -> JobId {
-    let now = millis_now();
+    let envelope = Envelope::new(task, queue);
     let envelope = Envelope {
-        v: ENVELOPE_VERSION,
-        id: JobId::new(),
-        task: task.into(),
-        queue: queue.into(),
-        args: rmpv::Value::Map(vec![]),
-        max_attempts: 3,
-        retry: RetryPolicy::default(),
-        timeout_ms: None,
-        priority: 0,
-        run_at: now + delay.as_millis() as i64,
-        created_at: now,
-        headers: BTreeMap::new(),
+        run_at: envelope.created_at + delay.as_millis() as i64,
+        ..envelope
     };
     client
         .enqueue(std::slice::from_ref(&envelope))

@@ -199,6 +199,7 @@ fn context(envelope: &Envelope, db: Option<&DatabaseConnection>) -> JobContext {
         max_attempts: 1,
         args: envelope.args.clone(),
         db: db.cloned(),
+        cancellation: asynctasq::Cancellation::never(),
     }
 }
 

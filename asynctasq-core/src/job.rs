@@ -120,7 +120,7 @@ pub struct Receipt {
 }
 
 /// A job handed to a worker by [`Driver::claim`](crate::Driver::claim).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedJob {
     /// The receipt to ack with.
     pub receipt: Receipt,
@@ -287,26 +287,14 @@ pub struct ExpiredParams {
     pub limit: usize,
 }
 
-/// A running job whose lease has expired, as reported to the rescuer. Its
-/// receipt stays valid until someone acts on the job, so the rescuer applies
-/// its decision through the fenced [`Driver::retry`](crate::Driver::retry)
-/// and [`Driver::bury`](crate::Driver::bury).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExpiredLease {
-    /// The claim whose lease expired.
-    pub receipt: Receipt,
-    /// The task name stored with the job.
-    pub task: String,
-    /// The job's queue.
-    pub queue: String,
-    /// The attempt that was running, starting at 1.
-    pub attempt: u32,
-    /// Total attempts allowed.
-    pub max_attempts: u32,
-    /// The encoded envelope, as stored: the rescuer reads the retry policy
-    /// the job was dispatched with from it.
-    pub payload: Vec<u8>,
-}
+/// A running job whose lease has expired, as reported to the rescuer by
+/// [`Driver::leases_expired`](crate::Driver::leases_expired): the claim as it
+/// was made. Its receipt stays valid until someone acts on the job, so the
+/// rescuer applies its decision through the fenced
+/// [`Driver::retry`](crate::Driver::retry) and
+/// [`Driver::bury`](crate::Driver::bury); it reads the retry policy the job
+/// was dispatched with from the payload.
+pub type ExpiredLease = ClaimedJob;
 
 /// What one pass of the [`Rescuer`](crate::worker::Rescuer) did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -22,15 +22,21 @@ use sea_orm::DatabaseTransaction;
 
 use crate::error::{Error, Result};
 use crate::job::{
-    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, ExpiredLease, ExpiredParams,
-    JobId, JobInfo, NewJob, QueueStats, Receipt, Retry,
+    Burial, Capabilities, ClaimParams, ClaimedJob, Completion, DeadListParams, DeadSelector,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, PruneParams, QueueStats, Receipt, Retry,
 };
+use crate::wake::Wakeups;
 
 /// A storage backend for jobs.
 #[async_trait]
 pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// A short name for logs and errors (`"sqlite"`, `"postgres"`, ...).
     fn name(&self) -> &'static str;
+
+    /// What this driver can do beyond the contract every driver meets.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+    }
 
     /// Creates or upgrades the driver's schema. Idempotent.
     async fn migrate(&self) -> Result<()>;
@@ -56,8 +62,11 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// Each claim counts one attempt. Returns them in that order.
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>>;
 
-    /// Deletes completed jobs. Returns how many receipts were still valid.
-    async fn complete(&self, receipts: &[Receipt]) -> Result<u64>;
+    /// Finishes jobs that succeeded: deletes them, or with
+    /// [`Completion::Keep`] keeps them as completed (drivers with
+    /// [`Capabilities::retention`]; the others may treat it as `Delete`).
+    /// Returns how many receipts were still valid.
+    async fn complete(&self, receipts: &[Receipt], completion: Completion) -> Result<u64>;
 
     /// Schedules another attempt of each job at its `run_at`, recording its
     /// error. Returns how many receipts were still valid.
@@ -71,12 +80,13 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// shutdown). Returns how many receipts were still valid.
     async fn release(&self, receipts: &[Receipt]) -> Result<u64>;
 
-    /// Deletes a bounded batch of the completed jobs kept longer than the
-    /// driver's retention period, oldest first, and returns how many. Only
-    /// drivers that can keep completed jobs (`retain_completed`) have any;
-    /// the default deletes nothing. Workers call it with the rescue, again
-    /// while it finds jobs, a few times per pass.
-    async fn prune_completed(&self) -> Result<u64> {
+    /// Deletes up to `params.limit` kept completed jobs that completed
+    /// before `params.before`, oldest first, and returns how many. Only
+    /// drivers with [`Capabilities::retention`] keep any; the default
+    /// deletes nothing. The core [`Pruner`](crate::worker::Pruner) decides
+    /// when and how much.
+    async fn prune_completed(&self, params: PruneParams) -> Result<u64> {
+        let _ = params;
         Ok(0)
     }
 
@@ -97,10 +107,26 @@ pub trait Driver: fmt::Debug + Send + Sync + 'static {
     /// [`bury`](Driver::bury).
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>>;
 
+    /// How long until the earliest ready or scheduled job of the unpaused
+    /// `queues` is due, by the backend's clock: [`Duration::ZERO`] when one
+    /// is due now, `None` when they hold none. The core waiter clamps its
+    /// sleep to it.
+    async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>>;
+
+    /// Where waiting workers hear of new work: this process's hub, the
+    /// backend's notifier if it has one, and how often to poll otherwise.
+    fn wakeups(&self) -> Wakeups<'_>;
+
     /// Waits until one of `queues` may have claimable work (a dispatch, a
     /// scheduled job coming due, a release), or `timeout` passes. May return
-    /// early; must not busy-loop.
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()>;
+    /// early; never busy-loops. Drivers do not implement it: the core
+    /// [`Waiter`](crate::worker::Waiter) does, from
+    /// [`next_due`](Driver::next_due) and [`wakeups`](Driver::wakeups).
+    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
+        crate::worker::Waiter::new()
+            .wait(self, queues, timeout)
+            .await
+    }
 
     /// Counts jobs by state, for the given queues or for every known queue.
     async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>>;

@@ -296,6 +296,69 @@ pub struct ExpiredParams {
 /// was dispatched with from the payload.
 pub type ExpiredLease = ClaimedJob;
 
+/// What [`Driver::complete`](crate::Driver::complete) does with a job that
+/// succeeded: the worker's `retain_completed` setting decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Delete it (the default).
+    Delete,
+    /// Keep it as `completed` until the [`Pruner`](crate::worker::Pruner)
+    /// deletes it; only drivers whose [`Capabilities::retention`] is true.
+    Keep,
+}
+
+/// Which completed jobs [`Driver::prune_completed`](crate::Driver::prune_completed) deletes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneParams {
+    /// Jobs completed before this instant.
+    pub before: Timestamp,
+    /// At most this many, oldest first.
+    pub limit: usize,
+}
+
+/// What a driver's backend can do beyond the contract every driver meets.
+/// The conformance suite reads it to skip, with a message, the cases a
+/// driver cannot run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// [`Driver::enqueue_in`](crate::Driver::enqueue_in): jobs inserted in
+    /// the caller's sea-orm transaction.
+    pub transactional_enqueue: bool,
+    /// [`Completion::Keep`] and [`Driver::prune_completed`](crate::Driver::prune_completed).
+    pub retention: bool,
+    /// A [`Notifier`](crate::wake::Notifier) brings other processes'
+    /// changes to waiting workers at once (else they poll).
+    pub listener: bool,
+}
+
+impl Capabilities {
+    /// Only the contract every driver meets.
+    pub const NONE: Self = Self {
+        transactional_enqueue: false,
+        retention: false,
+        listener: false,
+    };
+
+    /// With transactional enqueue.
+    pub const fn with_transactional_enqueue(mut self) -> Self {
+        self.transactional_enqueue = true;
+        self
+    }
+
+    /// With retention of completed jobs.
+    pub const fn with_retention(mut self) -> Self {
+        self.retention = true;
+        self
+    }
+
+    /// With a listener for other processes' changes.
+    pub const fn with_listener(mut self) -> Self {
+        self.listener = true;
+        self
+    }
+}
+
 /// What one pass of the [`Rescuer`](crate::worker::Rescuer) did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RescueReport {

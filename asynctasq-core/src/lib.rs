@@ -19,6 +19,7 @@ pub mod retry;
 pub mod stored_error;
 pub mod task;
 pub mod url;
+pub mod wake;
 pub mod worker;
 
 #[cfg(feature = "conformance")]
@@ -31,13 +32,13 @@ pub use driver::{Driver, DriverFactory, connect};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use job::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, ExpiredLease,
-    ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, RescueReport, Retry,
-    Timestamp,
+    AttemptError, Burial, Capabilities, ClaimParams, ClaimedJob, Completion, DeadListParams,
+    DeadSelector, ExpiredLease, ExpiredParams, JobId, JobInfo, JobState, NewJob, PruneParams,
+    QueueStats, Receipt, RescueReport, Retry, Timestamp,
 };
 pub use retry::{Backoff, RetryPolicy};
 pub use task::{JobContext, Permanent, Registry, Task, TaskFailure, TaskOptions, TaskRegistration};
-pub use worker::{Rescuer, RescuerConfig, Worker, WorkerConfig, WorkerReport};
+pub use worker::{Pruner, Rescuer, RescuerConfig, Waiter, Worker, WorkerConfig, WorkerReport};
 
 #[doc(hidden)]
 pub use {async_trait, futures, inventory, rmpv, sea_orm};

@@ -8,6 +8,7 @@
 
 #![cfg(feature = "postgres")]
 
+use asynctasq_core::Completion;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,7 +166,13 @@ async fn idle_connections_killed_behind_the_pools_back_cost_no_call() {
     let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
     terminate(&mut admin, &app).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(driver.complete(&receipts).await.expect("complete"), 3);
+    assert_eq!(
+        driver
+            .complete(&receipts, Completion::Delete)
+            .await
+            .expect("complete"),
+        3
+    );
     let stats = driver.stats(Some(&queues)).await.expect("stats");
     assert_eq!(stats[0].outstanding(), 0);
 }
@@ -570,7 +577,13 @@ async fn claims_do_not_scan_scheduled_jobs() {
     eprintln!("claim of 50 next to 20k scheduled jobs took {took:?}");
     driver.queue_purge(&q).await.unwrap();
     let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
-    assert_eq!(driver.complete(&receipts).await.unwrap(), 50);
+    assert_eq!(
+        driver
+            .complete(&receipts, Completion::Delete)
+            .await
+            .unwrap(),
+        50
+    );
 }
 
 // ---------------------------------------------------------------------------

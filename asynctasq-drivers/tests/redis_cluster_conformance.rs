@@ -3,6 +3,7 @@
 
 mod redis_support;
 
+use asynctasq_core::Completion;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -51,7 +52,13 @@ async fn queues_spread_over_the_shards() {
         asynctasq_core::conformance::claim(&driver, &queues, 100, Duration::from_secs(30)).await;
     assert_eq!(claimed.len(), 12);
     let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
-    assert_eq!(driver.complete(&receipts).await.unwrap(), 12);
+    assert_eq!(
+        driver
+            .complete(&receipts, Completion::Delete)
+            .await
+            .unwrap(),
+        12
+    );
     for q in &queues {
         assert_eq!(stats_of(&driver, q).await.outstanding(), 0);
     }

@@ -5,6 +5,7 @@
 //! Every test uses its own random key prefix. The tests fail (they do not
 //! skip) when Redis cannot be reached.
 
+use asynctasq_core::Completion;
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Arc;
@@ -140,7 +141,13 @@ async fn completed_and_purged_jobs_leave_no_keys() {
     assert_eq!(claimed.len(), 50);
     let (last, rest) = claimed.split_last().unwrap();
     let receipts: Vec<_> = rest.iter().map(|c| c.receipt).collect();
-    assert_eq!(driver.complete(&receipts).await.unwrap(), 49);
+    assert_eq!(
+        driver
+            .complete(&receipts, Completion::Delete)
+            .await
+            .unwrap(),
+        49
+    );
     assert!(bury_one(&*driver, last.receipt, AttemptError::now(1, "x")).await);
     assert_eq!(
         driver

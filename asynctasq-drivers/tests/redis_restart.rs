@@ -4,6 +4,7 @@
 
 mod redis_support;
 
+use asynctasq_core::Completion;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -200,7 +201,13 @@ async fn tls_with_a_private_ca() {
     assert!(waiter.await.unwrap() < Duration::from_secs(1));
     let claimed = asynctasq_core::conformance::claim_one_queue(&driver, "tls", 5).await;
     assert_eq!(claimed.len(), 1);
-    assert_eq!(driver.complete(&[claimed[0].receipt]).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .complete(&[claimed[0].receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        1
+    );
 
     // Without the CA, the system roots do not trust the server.
     let untrusted = format!("rediss://127.0.0.1:{}/?prefix=tls", server.port);

@@ -18,6 +18,7 @@
 
 #![cfg(all(target_os = "linux", any(feature = "postgres", feature = "mysql")))]
 
+use asynctasq_core::Completion;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
 
@@ -115,7 +116,10 @@ async fn drain(driver: &Arc<dyn Driver>, queue: &str) {
             return;
         }
         let receipts: Vec<_> = claimed.iter().map(|c| c.receipt).collect();
-        driver.complete(&receipts).await.expect("complete");
+        driver
+            .complete(&receipts, Completion::Delete)
+            .await
+            .expect("complete");
     }
 }
 

@@ -5,6 +5,7 @@
 
 #![cfg(feature = "sqlite")]
 
+use asynctasq_core::Completion;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -274,7 +275,10 @@ async fn stale_receipts_change_nothing() {
         token: good.token.wrapping_add(1),
     };
     let error = AttemptError::now(1, "boom");
-    assert_eq!(driver.complete(&[stale]).await.unwrap(), 0);
+    assert_eq!(
+        driver.complete(&[stale], Completion::Delete).await.unwrap(),
+        0
+    );
     assert!(!retry_one(&driver, stale, Utc::now(), error.clone()).await);
     assert!(!bury_one(&driver, stale, error).await);
     assert_eq!(driver.release(&[stale]).await.unwrap(), 0);
@@ -291,8 +295,17 @@ async fn stale_receipts_change_nothing() {
 
     // A batch of good and stale receipts applies only the good ones.
     let other = claimed[1].receipt;
-    assert_eq!(driver.complete(&[stale, good, other]).await.unwrap(), 2);
-    assert_eq!(driver.complete(&[good]).await.unwrap(), 0);
+    assert_eq!(
+        driver
+            .complete(&[stale, good, other], Completion::Delete)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        driver.complete(&[good], Completion::Delete).await.unwrap(),
+        0
+    );
     assert!(driver.job(good.id).await.unwrap().is_none());
 }
 
@@ -332,7 +345,13 @@ async fn retry_release_and_extend() {
     assert_eq!(driver.release(&[c.receipt]).await.unwrap(), 1);
     let info = driver.job(a.id).await.unwrap().unwrap();
     assert_eq!((info.state, info.attempt), (JobState::Ready, 1));
-    assert_eq!(driver.complete(&[c.receipt]).await.unwrap(), 0);
+    assert_eq!(
+        driver
+            .complete(&[c.receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(claim(&driver, &["q"], 1).await[0].attempt, 2);
 }
 
@@ -575,7 +594,10 @@ async fn wait_ignores_commits_that_bring_no_work() {
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let c = claim(&driver, &["busy"], 1).await;
-        driver.complete(&[c[0].receipt]).await.unwrap();
+        driver
+            .complete(&[c[0].receipt], Completion::Delete)
+            .await
+            .unwrap();
         driver.enqueue(&[job("busy", 0, 0)]).await.unwrap();
     }
     driver.enqueue(&[job("idle", 0, 60_000)]).await.unwrap();

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{claim, claim_one_queue, job, job_with_retry, plus_ms, rescuer, unique_queue};
 use crate::driver::Driver;
-use crate::job::{AttemptError, Burial, JobState, Receipt, Retry};
+use crate::job::{AttemptError, Burial, Completion, JobState, PruneParams, Receipt, Retry};
 use crate::retry::RetryPolicy;
 
 /// `complete` deletes the job; a second or forged ack changes nothing.
@@ -22,13 +22,25 @@ pub async fn complete_deletes_and_fences(driver: &Arc<dyn Driver>) {
         token: receipts[2].token.wrapping_add(1),
     };
     assert_eq!(
-        driver.complete(&[forged]).await.unwrap(),
+        driver
+            .complete(&[forged], Completion::Delete)
+            .await
+            .unwrap(),
         0,
         "forged token accepted"
     );
-    assert_eq!(driver.complete(&receipts[..2]).await.unwrap(), 2);
     assert_eq!(
-        driver.complete(&receipts[..2]).await.unwrap(),
+        driver
+            .complete(&receipts[..2], Completion::Delete)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        driver
+            .complete(&receipts[..2], Completion::Delete)
+            .await
+            .unwrap(),
         0,
         "double ack accepted"
     );
@@ -38,7 +50,13 @@ pub async fn complete_deletes_and_fences(driver: &Arc<dyn Driver>) {
     );
     let running = driver.job(receipts[2].id).await.unwrap().expect("job");
     assert_eq!(running.state, JobState::Running);
-    assert_eq!(driver.complete(&receipts[2..]).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .complete(&receipts[2..], Completion::Delete)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(super::stats_of(driver, &q).await.outstanding(), 0);
 }
 
@@ -92,7 +110,13 @@ pub async fn retry_reschedules_with_error(driver: &Arc<dyn Driver>) {
         .expect("job");
     assert_eq!(untouched.state, JobState::Running, "a forged retry applied");
     assert!(untouched.errors.is_empty());
-    assert_eq!(driver.complete(&[claimed[2].receipt]).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .complete(&[claimed[2].receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(
         claim_one_queue(driver, &q, 1).await.is_empty(),
         "retried before its backoff"
@@ -189,7 +213,13 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
     assert_eq!(second.receipt.id, first.receipt.id);
     assert_eq!(second.attempt, 2);
     let err = AttemptError::now(1, "late");
-    assert_eq!(driver.complete(&[first.receipt]).await.unwrap(), 0);
+    assert_eq!(
+        driver
+            .complete(&[first.receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        0
+    );
     let retry = Retry {
         receipt: first.receipt,
         run_at: Utc::now(),
@@ -212,27 +242,32 @@ pub async fn stale_ack_after_rescue_is_rejected(driver: &Arc<dyn Driver>) {
     );
     let info = driver.job(first.receipt.id).await.unwrap().expect("job");
     assert_eq!(info.state, JobState::Running, "a stale ack changed the job");
-    assert_eq!(driver.complete(&[second.receipt]).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .complete(&[second.receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
-/// For a driver configured to keep completed jobs for `retention` (about a
-/// second: long enough that the checks before it runs out cannot race it on
-/// a loaded machine, short enough to wait for): `complete` keeps the job as `completed`, fenced like a
-/// delete; it is never claimed again and counts as nothing outstanding;
-/// `prune_completed` keeps it while the period runs and deletes it after.
-/// Not part of [`conformance_tests!`](crate::conformance_tests): it needs
-/// that configuration.
-pub async fn retained_completed_jobs_are_kept_then_pruned(
-    driver: &Arc<dyn Driver>,
-    retention: Duration,
-) {
+/// For drivers with [`Capabilities::retention`](crate::job::Capabilities):
+/// `complete` with [`Completion::Keep`] keeps the job as `completed`, fenced
+/// like a delete; it is never claimed again and counts as nothing
+/// outstanding; `prune_completed` keeps it while `before` is earlier than
+/// its completion and deletes it once `before` is later (time is passed in,
+/// not slept).
+pub async fn retained_completed_jobs_are_kept_then_pruned(driver: &Arc<dyn Driver>) {
     let q = unique_queue("retained");
     driver.enqueue(&[job(&q), job(&q)]).await.unwrap();
     let claimed = claim_one_queue(driver, &q, 2).await;
     let receipts: Vec<Receipt> = claimed.iter().map(|c| c.receipt).collect();
-    assert_eq!(driver.complete(&receipts).await.unwrap(), 2);
     assert_eq!(
-        driver.complete(&receipts).await.unwrap(),
+        driver.complete(&receipts, Completion::Keep).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        driver.complete(&receipts, Completion::Keep).await.unwrap(),
         0,
         "double ack accepted"
     );
@@ -247,18 +282,50 @@ pub async fn retained_completed_jobs_are_kept_then_pruned(
         claim_one_queue(driver, &q, 2).await.is_empty(),
         "a completed job was claimed"
     );
-    driver.prune_completed().await.unwrap();
+    let prune = |before| PruneParams {
+        before,
+        limit: 10_000,
+    };
+    driver
+        .prune_completed(prune(plus_ms(Utc::now(), -60_000)))
+        .await
+        .unwrap();
     assert!(
         driver.job(receipts[0].id).await.unwrap().is_some(),
         "pruned before its retention ran out"
     );
-    tokio::time::sleep(retention + Duration::from_millis(300)).await;
-    // Not the count: another driver on the same database may prune too.
-    driver.prune_completed().await.unwrap();
+    // Not the count: other cases on the same database keep jobs too.
+    while driver
+        .prune_completed(prune(plus_ms(Utc::now(), 60_000)))
+        .await
+        .unwrap()
+        > 0
+    {}
     for r in &receipts {
         assert!(
             driver.job(r.id).await.unwrap().is_none(),
             "kept past its retention"
         );
     }
+}
+
+/// `prune_completed` deletes at most `limit` jobs per call, oldest first.
+pub async fn prune_is_bounded(driver: &Arc<dyn Driver>) {
+    let q = unique_queue("prune-bounded");
+    driver.enqueue(&[job(&q), job(&q), job(&q)]).await.unwrap();
+    let claimed = claim_one_queue(driver, &q, 3).await;
+    let receipts: Vec<Receipt> = claimed.iter().map(|c| c.receipt).collect();
+    assert_eq!(
+        driver.complete(&receipts, Completion::Keep).await.unwrap(),
+        3
+    );
+    // Another case may prune the same database meanwhile: at most one.
+    let pruned = driver
+        .prune_completed(PruneParams {
+            before: plus_ms(Utc::now(), 60_000),
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert!(pruned <= 1, "pruned {pruned} with a limit of 1");
 }

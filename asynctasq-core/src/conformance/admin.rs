@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{claim_one_queue, dead_page, job, plus_ms, stats_of, unique_queue};
 use crate::driver::Driver;
-use crate::job::{AttemptError, Burial, DeadSelector, JobState, QueueStats};
+use crate::job::{AttemptError, Burial, Completion, DeadSelector, JobState, QueueStats};
 
 /// Stats count ready, scheduled, running and dead jobs per queue.
 pub async fn stats_count_every_state(driver: &Arc<dyn Driver>) {
@@ -156,5 +156,11 @@ pub async fn queue_purge_keeps_running_jobs(driver: &Arc<dyn Driver>) {
         1,
         "purge touched another queue"
     );
-    assert_eq!(driver.complete(&[running.receipt]).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .complete(&[running.receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        1
+    );
 }

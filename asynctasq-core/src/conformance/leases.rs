@@ -12,8 +12,8 @@ use chrono::Utc;
 use super::{claim, job, job_with_retry, rescuer, unique_queue};
 use crate::driver::Driver;
 use crate::job::{
-    AttemptError, ExpiredParams, JobId, JobInfo, JobState, Receipt, RescueReport, Timestamp,
-    from_millis, to_millis,
+    AttemptError, Completion, ExpiredParams, JobId, JobInfo, JobState, Receipt, RescueReport,
+    Timestamp, from_millis, to_millis,
 };
 use crate::retry::RetryPolicy;
 use crate::worker::{Rescuer, RescuerConfig, lease_expired_message};
@@ -79,7 +79,13 @@ pub async fn extend_reports_the_lost_receipts(driver: &Arc<dyn Driver>) {
     let done = claim(driver, &queues, 1, Duration::from_secs(600))
         .await
         .remove(0);
-    assert_eq!(driver.complete(&[done.receipt]).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .complete(&[done.receipt], Completion::Delete)
+            .await
+            .unwrap(),
+        1
+    );
     driver
         .enqueue(std::slice::from_ref(&waiting))
         .await

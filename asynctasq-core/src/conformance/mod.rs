@@ -191,7 +191,29 @@ macro_rules! conformance_tests {
             worker::refuses_to_start_without_a_models_database,
             worker::a_second_stop_releases_running_jobs_at_once,
             worker::a_lost_lease_stops_the_job_and_its_result_is_discarded,
+            wakeups::capabilities_match_the_wakeups,
         );
+        $crate::conformance_tests!(@needs $factory;
+            retention => acks::retained_completed_jobs_are_kept_then_pruned,
+            retention => acks::prune_is_bounded,
+        );
+    };
+    (@needs $factory:path; $($capability:ident => $area:ident :: $case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let driver: ::std::sync::Arc<dyn $crate::Driver> = $factory().await;
+                if !driver.capabilities().$capability {
+                    eprintln!(
+                        "skipped: the {} driver does not declare `{}` (Driver::capabilities)",
+                        driver.name(),
+                        stringify!($capability)
+                    );
+                    return;
+                }
+                $crate::conformance::$area::$case(&driver).await;
+            }
+        )+
     };
     (@cases $factory:path; $($area:ident :: $case:ident),+ $(,)?) => {
         $(

@@ -12,9 +12,10 @@ use tokio::sync::watch;
 use crate::driver::Driver;
 use crate::error::Result;
 use crate::job::{
-    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, ExpiredLease, ExpiredParams,
-    JobId, JobInfo, NewJob, QueueStats, Receipt, Retry,
+    Burial, Capabilities, ClaimParams, ClaimedJob, Completion, DeadListParams, DeadSelector,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, PruneParams, QueueStats, Receipt, Retry,
 };
+use crate::wake::Wakeups;
 
 /// `inner`, with [`Driver::extend`] held until [`resume`](Self::resume).
 #[derive(Debug)]
@@ -55,8 +56,11 @@ impl Driver for StalledExtend {
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
         self.inner.claim(params).await
     }
-    async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
-        self.inner.complete(receipts).await
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn complete(&self, receipts: &[Receipt], completion: Completion) -> Result<u64> {
+        self.inner.complete(receipts, completion).await
     }
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {
         self.inner.retry(retries).await
@@ -67,8 +71,8 @@ impl Driver for StalledExtend {
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
         self.inner.release(receipts).await
     }
-    async fn prune_completed(&self) -> Result<u64> {
-        self.inner.prune_completed().await
+    async fn prune_completed(&self, params: PruneParams) -> Result<u64> {
+        self.inner.prune_completed(params).await
     }
     async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         // The sender lives in `self`, so the wait ends only when opened.
@@ -78,8 +82,11 @@ impl Driver for StalledExtend {
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
         self.inner.leases_expired(params).await
     }
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
-        self.inner.wait(queues, timeout).await
+    async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>> {
+        self.inner.next_due(queues).await
+    }
+    fn wakeups(&self) -> Wakeups<'_> {
+        self.inner.wakeups()
     }
     async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
         self.inner.stats(queues).await

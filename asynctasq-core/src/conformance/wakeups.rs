@@ -74,3 +74,40 @@ pub async fn wait_times_out_when_idle(driver: &Arc<dyn Driver>) {
         assert!(wakeups < 1000, "wait busy-loops on an idle queue");
     }
 }
+
+/// A driver declares a listener exactly when it has a notifier, and
+/// `next_due` reports a due job as due now and an empty queue as `None`.
+pub async fn capabilities_match_the_wakeups(driver: &Arc<dyn Driver>) {
+    let wakeups = driver.wakeups();
+    assert_eq!(
+        driver.capabilities().listener,
+        wakeups.notifier.is_some(),
+        "capabilities().listener must say whether wakeups() has a notifier"
+    );
+    if wakeups.notifier.is_none() {
+        assert!(
+            wakeups.poll.is_some(),
+            "without a notifier, other processes' jobs are found only by polling"
+        );
+    }
+    let q = unique_queue("next-due");
+    let queues = vec![q.clone()];
+    assert_eq!(driver.next_due(&queues).await.unwrap(), None);
+    let mut later = job(&q);
+    later.run_at = plus_ms(Utc::now(), 60_000);
+    driver.enqueue(&[later]).await.unwrap();
+    let due = driver
+        .next_due(&queues)
+        .await
+        .unwrap()
+        .expect("a scheduled job");
+    assert!(
+        due > Duration::from_secs(50) && due <= Duration::from_secs(60),
+        "{due:?}"
+    );
+    driver.enqueue(&[job(&q)]).await.unwrap();
+    assert_eq!(
+        driver.next_due(&queues).await.unwrap(),
+        Some(Duration::ZERO)
+    );
+}

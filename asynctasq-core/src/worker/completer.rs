@@ -14,7 +14,7 @@ use super::outage::Outage;
 use super::signals::{Signal, Signals};
 use super::stats::WorkerCounters;
 use crate::driver::Driver;
-use crate::job::{Burial, Receipt, Retry};
+use crate::job::{Burial, Completion, Receipt, Retry};
 
 /// Most completions written in one call.
 const MAX_BATCH: usize = 512;
@@ -30,6 +30,7 @@ pub(crate) struct Finished {
 /// Drains `rx` until every sender is gone.
 pub(crate) async fn run(
     driver: Arc<dyn Driver>,
+    completion: Completion,
     mut rx: mpsc::Receiver<Finished>,
     counters: Arc<WorkerCounters>,
     outage: Arc<Outage>,
@@ -76,7 +77,10 @@ pub(crate) async fn run(
             counters.record_dead(burials.len() as u64, applied);
         }
         if !completed.is_empty() {
-            let applied = with_retries("complete", &outage, || driver.complete(&completed)).await;
+            let applied = with_retries("complete", &outage, || {
+                driver.complete(&completed, completion)
+            })
+            .await;
             counters.record_completed(completed.len() as u64, applied);
         }
         if !written.is_empty() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::outage::Outage;
+use super::pruner::Pruner;
 use super::rescuer::{Rescuer, RescuerConfig};
 use super::signals::{Signal, Signals};
 use super::stats::WorkerCounters;
@@ -16,30 +17,6 @@ use super::{Executing, WorkerConfig};
 use crate::cancel::CancelReason;
 use crate::driver::Driver;
 use crate::job::Receipt;
-
-/// Most `prune_completed` calls per pass: a backlog is worked off over
-/// several passes rather than in one long stretch of deletes.
-const PRUNE_CALLS_PER_PASS: usize = 10;
-
-/// Prunes retained completed jobs, batch after batch while there are any.
-async fn prune(driver: &dyn Driver, outage: &Outage) {
-    let mut pruned = 0;
-    for _ in 0..PRUNE_CALLS_PER_PASS {
-        match driver.prune_completed().await {
-            Ok(0) => break,
-            Ok(n) => pruned += n,
-            // Only a failure counts: without retention, pruning asks the
-            // backend nothing.
-            Err(e) => {
-                outage.failed("pruning completed jobs", &e);
-                break;
-            }
-        }
-    }
-    if pruned > 0 {
-        tracing::debug!(pruned, "pruned retained completed jobs");
-    }
-}
 
 /// Everything the maintenance task works with.
 pub(crate) struct Maintenance {
@@ -65,13 +42,19 @@ impl Maintenance {
         let mut next_rescue = Instant::now();
         let rescuer = Rescuer::new(self.driver.clone(), RescuerConfig::default())
             .expect("the default rescuer config is valid");
+        // Checked when the worker started.
+        let pruner = config
+            .retain_completed
+            .and_then(|retention| Pruner::new(self.driver.clone(), retention).ok());
         loop {
             interval.tick().await;
             let now = Instant::now();
             if now >= next_rescue {
                 next_rescue = now + config.rescue_interval;
                 self.rescue(&rescuer).await;
-                prune(self.driver.as_ref(), &self.outage).await;
+                if let Some(pruner) = &pruner {
+                    self.prune(pruner).await;
+                }
             }
             if now >= next_extend {
                 next_extend = now + extend_every;
@@ -94,6 +77,15 @@ impl Maintenance {
             );
         }
         self.signals.emit(|| Signal::Rescued { report });
+    }
+
+    /// Deletes completed jobs kept past their retention.
+    async fn prune(&self, pruner: &Pruner) {
+        let pruned = pruner.run_once(None).await;
+        self.outage.record("pruning completed jobs", &pruned);
+        if let Ok(n @ 1..) = pruned {
+            tracing::debug!(pruned = n, "pruned completed jobs past their retention");
+        }
     }
 
     /// Extends the leases of the jobs running here. A lease the driver did

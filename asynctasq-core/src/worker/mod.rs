@@ -22,10 +22,12 @@ mod completer;
 mod executor;
 mod maintenance;
 mod outage;
+mod pruner;
 mod rescuer;
 mod shutdown;
 mod signals;
 mod stats;
+mod waiter;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,16 +40,18 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+pub use pruner::Pruner;
 pub use rescuer::{Rescuer, RescuerConfig, lease_expired_message};
 pub use shutdown::shutdown_signals;
 pub use signals::Signal;
 pub use stats::WorkerReport;
+pub use waiter::Waiter;
 
 use crate::cancel::Canceller;
 use crate::dispatch::Client;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::job::{ClaimParams, ClaimedJob, JobId, Receipt};
+use crate::job::{ClaimParams, ClaimedJob, Completion, JobId, Receipt};
 use crate::task::Registry;
 use completer::Finished;
 use maintenance::Maintenance;
@@ -84,6 +88,11 @@ pub struct WorkerConfig {
     /// was given ([`Worker::database`]); their jobs then fail, retry and go
     /// dead. Off by default: such a worker refuses to start, naming the tasks.
     pub without_database: bool,
+    /// Keep completed jobs this long instead of deleting them (default:
+    /// delete at once), for auditing and `job` lookups; the worker prunes
+    /// them afterwards. Only drivers that can keep them (Postgres, MySQL)
+    /// accept it: on the others the worker refuses to start.
+    pub retain_completed: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -104,6 +113,7 @@ impl Default for WorkerConfig {
                 &crate::job::JobId::new().to_string()[24..]
             ),
             without_database: false,
+            retain_completed: None,
         }
     }
 }
@@ -191,6 +201,13 @@ impl Worker {
         self
     }
 
+    /// Keeps completed jobs for `retention` (see
+    /// [`WorkerConfig::retain_completed`]).
+    pub fn retain_completed(mut self, retention: Duration) -> Self {
+        self.config.retain_completed = Some(retention);
+        self
+    }
+
     /// Uses `registry` instead of every `#[task]` linked into the binary.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
@@ -244,12 +261,23 @@ impl Worker {
         if self.database.is_none() && !config.without_database {
             registry.require_models_database()?;
         }
+        if let Some(retention) = config.retain_completed {
+            Pruner::new(self.client.driver().clone(), retention)?;
+        }
         let (stop_rx, signal_task) = shutdown::forward(requests);
         let mut runtime = Runtime::new(self.client, config, registry, self.database);
         runtime.signals = self.signals;
         let result = runtime.run(stop_rx).await;
         signal_task.abort();
         result
+    }
+}
+
+/// What the completer does with jobs that succeeded.
+fn completion_of(config: &WorkerConfig) -> Completion {
+    match config.retain_completed {
+        Some(_) => Completion::Keep,
+        None => Completion::Delete,
     }
 }
 
@@ -319,8 +347,10 @@ impl Runtime {
             concurrency = config.concurrency, tasks = ?self.registry.names(), "worker started"
         );
         let (done_tx, done_rx) = mpsc::channel::<Finished>(config.concurrency * 2);
+        let waiter = Waiter::new();
         let completer = tokio::spawn(completer::run(
             driver.clone(),
+            completion_of(&config),
             done_rx,
             self.counters.clone(),
             self.outage.clone(),
@@ -396,7 +426,7 @@ impl Runtime {
                         config.idle_wait
                     };
                     tokio::select! {
-                        r = driver.wait(&config.queues, wait) => if let Err(e) = r {
+                        r = waiter.wait(driver.as_ref(), &config.queues, wait) => if let Err(e) = r {
                             // Only a failure counts: a wait may end without
                             // asking the backend anything.
                             self.outage.failed("wait", &e);

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod envelope;
 pub mod error;
 pub mod job;
+pub mod memory;
 pub mod retry;
 pub mod stored_error;
 pub mod task;

@@ -2,7 +2,7 @@
 //!
 //! | driver | feature | URL |
 //! |---|---|---|
-//! | [`MemoryDriver`] | `memory` | `memory://` |
+//! | [`MemoryDriver`] | (always) | `memory://` |
 //! | [`SqliteDriver`] | `sqlite` | `sqlite://path/to/file.db` |
 //! | [`PgDriver`] | `postgres` | `postgres://user:pass@host/db` |
 //! | [`MySqlDriver`] | `mysql` | `mysql://user:pass@host/db` (MariaDB: `mariadb://…`) |
@@ -14,10 +14,9 @@
 mod models;
 pub use models::connect_models_database;
 
-#[cfg(feature = "memory")]
-mod memory;
-#[cfg(feature = "memory")]
-pub use memory::MemoryDriver;
+/// The in-process driver lives in core (its tests need a driver); it is
+/// re-exported here with the others.
+pub use asynctasq_core::memory::MemoryDriver;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

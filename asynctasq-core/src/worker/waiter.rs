@@ -128,3 +128,223 @@ impl Waiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use async_trait::async_trait;
+    use chrono::Utc;
+
+    use super::*;
+    use crate::job::{
+        Burial, ClaimParams, ClaimedJob, Completion, DeadListParams, DeadSelector, ExpiredLease,
+        ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Retry,
+    };
+    use crate::memory::MemoryDriver;
+    use crate::wake::{PollInterval, WakeHub, Wakeups};
+
+    fn job(queue: &str, in_ms: i64) -> NewJob {
+        NewJob {
+            id: JobId::new(),
+            task: "t".into(),
+            queue: queue.into(),
+            priority: 0,
+            run_at: Utc::now() + chrono::Duration::milliseconds(in_ms),
+            max_attempts: 1,
+            payload: Vec::new(),
+        }
+    }
+
+    fn queues() -> Vec<String> {
+        vec!["q".to_string()]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_wait_lasts_until_its_timeout() {
+        let driver = MemoryDriver::new();
+        let started = Instant::now();
+        Waiter::new()
+            .wait(&driver, &queues(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scheduled_job_ends_the_wait_when_due() {
+        let driver = MemoryDriver::new();
+        driver.enqueue(&[job("q", 1_000)]).await.unwrap();
+        let started = Instant::now();
+        Waiter::new()
+            .wait(&driver, &queues(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(waited <= Duration::from_secs(1), "{waited:?}");
+        assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn an_enqueue_ends_the_wait_at_once_and_other_queues_do_not() {
+        let driver = Arc::new(MemoryDriver::new());
+        let waiting = {
+            let driver = driver.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                Waiter::new()
+                    .wait(driver.as_ref(), &queues(), Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                started.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        driver.enqueue(&[job("other", 0)]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "woken by another queue's job");
+        driver.enqueue(&[job("q", 0)]).await.unwrap();
+        let waited = waiting.await.unwrap();
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_job_returns_at_once_then_pauses_when_it_keeps_being_due() {
+        let driver = MemoryDriver::new();
+        driver.enqueue(&[job("q", 0)]).await.unwrap();
+        let waiter = Waiter::new();
+        let started = Instant::now();
+        waiter
+            .wait(&driver, &queues(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        let started = Instant::now();
+        waiter
+            .wait(&driver, &queues(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(10));
+        waiter
+            .wait(&driver, &queues(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
+    }
+
+    /// The memory driver seen as a backend without a notifier: it is
+    /// looked at by polling, and counts the looks.
+    #[derive(Debug)]
+    struct Polled {
+        inner: MemoryDriver,
+        hub: Arc<WakeHub>,
+        looks: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Driver for Polled {
+        fn name(&self) -> &'static str {
+            "polled"
+        }
+        async fn migrate(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
+            self.inner.enqueue(jobs).await
+        }
+        async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
+            self.inner.claim(params).await
+        }
+        async fn complete(&self, receipts: &[Receipt], completion: Completion) -> Result<u64> {
+            self.inner.complete(receipts, completion).await
+        }
+        async fn retry(&self, retries: &[Retry]) -> Result<u64> {
+            self.inner.retry(retries).await
+        }
+        async fn bury(&self, burials: &[Burial]) -> Result<u64> {
+            self.inner.bury(burials).await
+        }
+        async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
+            self.inner.release(receipts).await
+        }
+        async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
+            self.inner.extend(receipts, lease).await
+        }
+        async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
+            self.inner.leases_expired(params).await
+        }
+        async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>> {
+            self.looks.fetch_add(1, Ordering::Relaxed);
+            self.inner.next_due(queues).await
+        }
+        fn wakeups(&self) -> Wakeups<'_> {
+            Wakeups {
+                hub: &self.hub,
+                notifier: None,
+                poll: Some(PollInterval {
+                    min: Duration::from_millis(100),
+                    max: Duration::from_millis(400),
+                }),
+            }
+        }
+        async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
+            self.inner.stats(queues).await
+        }
+        async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
+            self.inner.job(id).await
+        }
+        async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
+            self.inner.dead_list(params).await
+        }
+        async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
+            self.inner.dead_requeue(selector).await
+        }
+        async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
+            self.inner.dead_purge(selector).await
+        }
+        async fn queue_purge(&self, queue: &str) -> Result<u64> {
+            self.inner.queue_purge(queue).await
+        }
+        async fn queue_pause(&self, queue: &str) -> Result<()> {
+            self.inner.queue_pause(queue).await
+        }
+        async fn queue_resume(&self, queue: &str) -> Result<()> {
+            self.inner.queue_resume(queue).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_notifier_it_polls_with_doubling_pauses_and_sees_other_writers() {
+        let driver = Arc::new(Polled {
+            inner: MemoryDriver::new(),
+            hub: WakeHub::new(),
+            looks: AtomicUsize::new(0),
+        });
+        let started = Instant::now();
+        Waiter::new()
+            .wait(driver.as_ref(), &queues(), Duration::from_millis(1_000))
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(1_000));
+        // Looks at 0, 100, 300 (+200), 700 (+400), then the deadline.
+        assert_eq!(driver.looks.load(Ordering::Relaxed), 4);
+
+        // A job that only polling can see (its enqueue told the memory
+        // driver's hub, not this one): found at the next look.
+        let polling = {
+            let driver = driver.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                Waiter::new()
+                    .wait(driver.as_ref(), &queues(), Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                started.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        driver.inner.enqueue(&[job("q", 0)]).await.unwrap();
+        assert_eq!(polling.await.unwrap(), Duration::from_millis(300));
+    }
+}

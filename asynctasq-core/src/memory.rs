@@ -1,6 +1,8 @@
 //! An in-process driver: jobs live in a map behind a mutex and vanish with
 //! the process. For tests and experiments; it follows the same contract (and
-//! passes the same conformance suite) as the durable drivers.
+//! passes the same conformance suite) as the durable drivers. It lives in
+//! core so that core's own tests (the worker's, the services') have a
+//! driver; `asynctasq_drivers::MemoryDriver` re-exports it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,14 +10,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tokio::sync::Notify;
 
-use asynctasq_core::job::{from_millis, to_millis};
-use asynctasq_core::{
-    AttemptError, Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver,
-    DriverFactory, ExpiredLease, ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats,
-    Receipt, Result, Retry,
+use crate::driver::{Driver, DriverFactory};
+use crate::error::Result;
+use crate::job::{
+    AttemptError, Burial, ClaimParams, ClaimedJob, Completion, DeadListParams, DeadSelector,
+    ExpiredLease, ExpiredParams, JobId, JobInfo, JobState, NewJob, QueueStats, Receipt, Retry,
+    from_millis, to_millis,
 };
+use crate::wake::{WakeHub, Wakeups};
 
 /// A driver that keeps jobs in memory.
 ///
@@ -23,7 +26,7 @@ use asynctasq_core::{
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> asynctasq_core::Result<()> {
-/// use asynctasq_drivers::MemoryDriver;
+/// use asynctasq_core::memory::MemoryDriver;
 /// use asynctasq_core::Driver;
 ///
 /// let driver = MemoryDriver::new();
@@ -35,10 +38,21 @@ pub struct MemoryDriver {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     state: Mutex<Store>,
-    notify: Notify,
+    /// Every change passes through here: nothing outside this process sees
+    /// the store, so waiters never poll.
+    hub: Arc<WakeHub>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            state: Mutex::default(),
+            hub: WakeHub::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -161,7 +175,7 @@ impl Driver for MemoryDriver {
             );
         }
         drop(store);
-        self.inner.notify.notify_waiters();
+        self.inner.hub.publish_enqueued(jobs);
         Ok(())
     }
 
@@ -204,7 +218,9 @@ impl Driver for MemoryDriver {
             .collect())
     }
 
-    async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
+    /// Deletes the jobs: the memory driver keeps no completed jobs
+    /// (`Completion::Keep` deletes too).
+    async fn complete(&self, receipts: &[Receipt], _completion: Completion) -> Result<u64> {
         let mut store = self.store();
         let mut done = 0;
         for r in receipts {
@@ -229,7 +245,7 @@ impl Driver for MemoryDriver {
         }
         drop(store);
         if done > 0 {
-            self.inner.notify.notify_waiters();
+            self.inner.hub.publish_all_due();
         }
         Ok(done)
     }
@@ -259,7 +275,7 @@ impl Driver for MemoryDriver {
             }
         }
         drop(store);
-        self.inner.notify.notify_waiters();
+        self.inner.hub.publish_all_due();
         Ok(released)
     }
 
@@ -302,21 +318,28 @@ impl Driver for MemoryDriver {
             .collect())
     }
 
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
-        let notified = self.inner.notify.notified();
+    async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>> {
         let now = now_ms();
-        let next_due = self
-            .store()
+        let store = self.store();
+        let next_due = store
             .jobs
             .values()
-            .filter(|r| r.state == Stored::Pending && queues.contains(&r.job.queue))
+            .filter(|r| {
+                r.state == Stored::Pending
+                    && queues.contains(&r.job.queue)
+                    && !store.paused.contains(&r.job.queue)
+            })
             .map(|r| r.run_at)
             .min();
-        let until_due =
-            next_due.map(|at| Duration::from_millis(at.saturating_sub(now).max(0) as u64));
-        let limit = until_due.map_or(timeout, |d| d.min(timeout));
-        let _ = tokio::time::timeout(limit, notified).await;
-        Ok(())
+        Ok(next_due.map(|at| Duration::from_millis(at.saturating_sub(now).max(0) as u64)))
+    }
+
+    fn wakeups(&self) -> Wakeups<'_> {
+        Wakeups {
+            hub: &self.inner.hub,
+            notifier: None,
+            poll: None,
+        }
     }
 
     async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
@@ -392,7 +415,7 @@ impl Driver for MemoryDriver {
             }
         }
         drop(store);
-        self.inner.notify.notify_waiters();
+        self.inner.hub.publish_all_due();
         Ok(ids.len() as u64)
     }
 
@@ -421,14 +444,14 @@ impl Driver for MemoryDriver {
 
     async fn queue_resume(&self, queue: &str) -> Result<()> {
         self.store().paused.remove(queue);
-        self.inner.notify.notify_waiters();
+        self.inner.hub.publish_all_due();
         Ok(())
     }
 }
 
-asynctasq_core::inventory::submit! {
+inventory::submit! {
     DriverFactory {
-        schemes: asynctasq_core::url::MEMORY.schemes,
+        schemes: crate::url::MEMORY.schemes,
         connect: |_url| Box::pin(async { Ok(Arc::new(MemoryDriver::new()) as Arc<dyn Driver>) }),
     }
 }

@@ -40,6 +40,7 @@ pub(crate) async fn run(
         max_jobs: args.max_jobs,
         burst: args.burst,
         without_database: args.without_database,
+        retain_completed: args.retain_completed,
         ..WorkerConfig::default()
     };
     let target = match backend {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use asynctasq_core::Driver;
-use asynctasq_drivers::MemoryDriver;
+use asynctasq_core::memory::MemoryDriver;
 
 async fn driver() -> Arc<dyn Driver> {
     Arc::new(MemoryDriver::new())

@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod error;
 pub mod job;
 pub mod memory;
+pub mod observed;
 pub mod retry;
 pub mod stored_error;
 pub mod task;

@@ -442,12 +442,12 @@ pub async fn a_lost_lease_stops_the_job_and_its_result_is_discarded(driver: &Arc
         .await
         .unwrap();
 
-    let stalled = Arc::new(StalledExtend::new(driver.clone()));
+    let (stalled_driver, stalled) = StalledExtend::wrap(driver.clone());
     let (signal_a, mut signals_a) = mpsc::unbounded_channel();
     let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
     let lease = Duration::from_millis(300);
     // One job at a time: A cannot claim the rescued job itself.
-    let worker_a = Worker::new(Client::new(stalled.clone()))
+    let worker_a = Worker::new(Client::new(stalled_driver))
         .registry(registry())
         .queues([q.as_str()])
         .concurrency(1)

@@ -134,15 +134,12 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
-    use async_trait::async_trait;
     use chrono::Utc;
 
     use super::*;
-    use crate::job::{
-        Burial, ClaimParams, ClaimedJob, Completion, DeadListParams, DeadSelector, ExpiredLease,
-        ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Retry,
-    };
+    use crate::job::{JobId, NewJob};
     use crate::memory::MemoryDriver;
+    use crate::observed::{Hooks, Observed, Op};
     use crate::wake::{PollInterval, WakeHub, Wakeups};
 
     fn job(queue: &str, in_ms: i64) -> NewJob {
@@ -234,51 +231,20 @@ mod tests {
     }
 
     /// The memory driver seen as a backend without a notifier: it is
-    /// looked at by polling, and counts the looks.
+    /// looked at by polling, and the looks are counted.
     #[derive(Debug)]
     struct Polled {
-        inner: MemoryDriver,
         hub: Arc<WakeHub>,
         looks: AtomicUsize,
     }
 
-    #[async_trait]
-    impl Driver for Polled {
-        fn name(&self) -> &'static str {
-            "polled"
+    impl Hooks for Polled {
+        fn after(&self, op: Op, _items: usize, _took: Duration) {
+            if op == Op::NextDue {
+                self.looks.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        async fn migrate(&self) -> Result<()> {
-            Ok(())
-        }
-        async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
-            self.inner.enqueue(jobs).await
-        }
-        async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
-            self.inner.claim(params).await
-        }
-        async fn complete(&self, receipts: &[Receipt], completion: Completion) -> Result<u64> {
-            self.inner.complete(receipts, completion).await
-        }
-        async fn retry(&self, retries: &[Retry]) -> Result<u64> {
-            self.inner.retry(retries).await
-        }
-        async fn bury(&self, burials: &[Burial]) -> Result<u64> {
-            self.inner.bury(burials).await
-        }
-        async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
-            self.inner.release(receipts).await
-        }
-        async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
-            self.inner.extend(receipts, lease).await
-        }
-        async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
-            self.inner.leases_expired(params).await
-        }
-        async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>> {
-            self.looks.fetch_add(1, Ordering::Relaxed);
-            self.inner.next_due(queues).await
-        }
-        fn wakeups(&self) -> Wakeups<'_> {
+        fn wakeups<'a>(&'a self, _inner: Wakeups<'a>) -> Wakeups<'a> {
             Wakeups {
                 hub: &self.hub,
                 notifier: None,
@@ -288,39 +254,16 @@ mod tests {
                 }),
             }
         }
-        async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
-            self.inner.stats(queues).await
-        }
-        async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
-            self.inner.job(id).await
-        }
-        async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
-            self.inner.dead_list(params).await
-        }
-        async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
-            self.inner.dead_requeue(selector).await
-        }
-        async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
-            self.inner.dead_purge(selector).await
-        }
-        async fn queue_purge(&self, queue: &str) -> Result<u64> {
-            self.inner.queue_purge(queue).await
-        }
-        async fn queue_pause(&self, queue: &str) -> Result<()> {
-            self.inner.queue_pause(queue).await
-        }
-        async fn queue_resume(&self, queue: &str) -> Result<()> {
-            self.inner.queue_resume(queue).await
-        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn without_a_notifier_it_polls_with_doubling_pauses_and_sees_other_writers() {
-        let driver = Arc::new(Polled {
-            inner: MemoryDriver::new(),
+        let memory = Arc::new(MemoryDriver::new());
+        let polled = Arc::new(Polled {
             hub: WakeHub::new(),
             looks: AtomicUsize::new(0),
         });
+        let driver = Arc::new(Observed::new(memory.clone(), polled.clone()));
         let started = Instant::now();
         Waiter::new()
             .wait(driver.as_ref(), &queues(), Duration::from_millis(1_000))
@@ -328,7 +271,7 @@ mod tests {
             .unwrap();
         assert_eq!(started.elapsed(), Duration::from_millis(1_000));
         // Looks at 0, 100, 300 (+200), 700 (+400), then the deadline.
-        assert_eq!(driver.looks.load(Ordering::Relaxed), 4);
+        assert_eq!(polled.looks.load(Ordering::Relaxed), 4);
 
         // A job that only polling can see (its enqueue told the memory
         // driver's hub, not this one): found at the next look.
@@ -344,7 +287,7 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(150)).await;
-        driver.inner.enqueue(&[job("q", 0)]).await.unwrap();
+        memory.enqueue(&[job("q", 0)]).await.unwrap();
         assert_eq!(polling.await.unwrap(), Duration::from_millis(300));
     }
 }

@@ -9,11 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use asynctasq::core::{
-    Burial, ClaimParams, ClaimedJob, DeadListParams, DeadSelector, Driver, ExpiredLease,
-    ExpiredParams, JobId, JobInfo, NewJob, QueueStats, Receipt, Result, Retry,
-};
-use sea_orm::DatabaseTransaction;
+use asynctasq::core::Driver;
+use asynctasq::core::observed::{Hooks, Observed, Op};
 
 /// Calls, items and time of one kind of driver operation.
 #[derive(Debug, Default)]
@@ -70,9 +67,9 @@ pub struct Timings {
     pub claim_hits: OpStats,
     /// `complete` calls.
     pub complete: OpStats,
-    /// `wait` calls.
-    pub wait: OpStats,
-    /// `stats` calls.
+    /// `next_due` calls: the looks of a waiting worker at the backend.
+    pub next_due: OpStats,
+    /// `stats` (and other admin) calls.
     pub stats: OpStats,
 }
 
@@ -85,7 +82,7 @@ impl Timings {
             claim: OpStats::default(),
             claim_hits: OpStats::default(),
             complete: OpStats::default(),
-            wait: OpStats::default(),
+            next_due: OpStats::default(),
             stats: OpStats::default(),
         }
     }
@@ -98,7 +95,7 @@ impl Timings {
             &self.claim,
             &self.claim_hits,
             &self.complete,
-            &self.wait,
+            &self.next_due,
             &self.stats,
         ] {
             op.reset();
@@ -114,134 +111,49 @@ impl Timings {
     }
 }
 
-/// Wraps a driver and records [`Timings`].
+/// Wraps a driver and records [`Timings`]: an [`Observed`] driver whose
+/// hooks are the timings.
 #[derive(Debug)]
-pub struct TimingDriver {
-    inner: Arc<dyn Driver>,
-    timings: Arc<Timings>,
-}
+pub struct TimingDriver;
 
 impl TimingDriver {
     /// Wraps `inner`; returns the wrapper and a handle on its timings.
     pub fn wrap(inner: Arc<dyn Driver>) -> (Arc<dyn Driver>, Arc<Timings>) {
         let timings = Arc::new(Timings::new());
-        let driver = TimingDriver {
-            inner,
-            timings: timings.clone(),
-        };
-        (Arc::new(driver), timings)
+        (Arc::new(Observed::new(inner, timings.clone())), timings)
     }
 }
 
 #[async_trait]
-impl Driver for TimingDriver {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        self.inner.migrate().await
-    }
-
-    async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
-        let start = Instant::now();
-        let result = self.inner.enqueue(jobs).await;
-        self.timings.enqueue.record(jobs.len(), start.elapsed());
-        result
-    }
-
-    async fn enqueue_in(&self, txn: &DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
-        self.inner.enqueue_in(txn, jobs).await
-    }
-
-    async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
-        let start = Instant::now();
-        let since = u64::try_from(start.duration_since(self.timings.base).as_nanos())
-            .unwrap_or(u64::MAX - 1);
-        let _ = self.timings.first_claim.compare_exchange(
-            0,
-            since + 1,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        let result = self.inner.claim(params).await;
-        let took = start.elapsed();
-        let got = result.as_ref().map_or(0, Vec::len);
-        self.timings.claim.record(got, took);
-        if got > 0 {
-            self.timings.claim_hits.record(got, took);
+impl Hooks for Timings {
+    async fn before(&self, op: Op) {
+        if op == Op::Claim {
+            let since = u64::try_from(Instant::now().duration_since(self.base).as_nanos())
+                .unwrap_or(u64::MAX - 1);
+            // Only the first claim since the reset sets it.
+            let _ = self.first_claim.compare_exchange(
+                0,
+                since + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
-        result
     }
 
-    async fn complete(&self, receipts: &[Receipt]) -> Result<u64> {
-        let start = Instant::now();
-        let result = self.inner.complete(receipts).await;
-        self.timings
-            .complete
-            .record(receipts.len(), start.elapsed());
-        result
-    }
-
-    async fn retry(&self, retries: &[Retry]) -> Result<u64> {
-        self.inner.retry(retries).await
-    }
-
-    async fn bury(&self, burials: &[Burial]) -> Result<u64> {
-        self.inner.bury(burials).await
-    }
-
-    async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
-        self.inner.release(receipts).await
-    }
-
-    async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
-        self.inner.extend(receipts, lease).await
-    }
-
-    async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
-        self.inner.leases_expired(params).await
-    }
-
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<()> {
-        let start = Instant::now();
-        let result = self.inner.wait(queues, timeout).await;
-        self.timings.wait.record(0, start.elapsed());
-        result
-    }
-
-    async fn stats(&self, queues: Option<&[String]>) -> Result<Vec<QueueStats>> {
-        let start = Instant::now();
-        let result = self.inner.stats(queues).await;
-        self.timings.stats.record(0, start.elapsed());
-        result
-    }
-
-    async fn job(&self, id: JobId) -> Result<Option<JobInfo>> {
-        self.inner.job(id).await
-    }
-
-    async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
-        self.inner.dead_list(params).await
-    }
-
-    async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
-        self.inner.dead_requeue(selector).await
-    }
-
-    async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
-        self.inner.dead_purge(selector).await
-    }
-
-    async fn queue_purge(&self, queue: &str) -> Result<u64> {
-        self.inner.queue_purge(queue).await
-    }
-
-    async fn queue_pause(&self, queue: &str) -> Result<()> {
-        self.inner.queue_pause(queue).await
-    }
-
-    async fn queue_resume(&self, queue: &str) -> Result<()> {
-        self.inner.queue_resume(queue).await
+    fn after(&self, op: Op, items: usize, took: Duration) {
+        let stats = match op {
+            Op::Enqueue => &self.enqueue,
+            Op::Claim => {
+                if items > 0 {
+                    self.claim_hits.record(items, took);
+                }
+                &self.claim
+            }
+            Op::Complete => &self.complete,
+            Op::NextDue => &self.next_due,
+            Op::Admin => &self.stats,
+            _ => return,
+        };
+        stats.record(items, took);
     }
 }

@@ -53,8 +53,8 @@ pub async fn run(target: &Target, opts: &Opts) -> anyhow::Result<Report> {
         );
     }
     report.metric(
-        "waits",
-        target.timings.wait.calls() as f64,
+        "looks at the backend while waiting (next_due)",
+        target.timings.next_due.calls() as f64,
         "calls",
         Better::Info,
     );

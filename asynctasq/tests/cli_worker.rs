@@ -113,3 +113,31 @@ async fn max_jobs_stops_the_worker() {
     let stats = stats_table(&in_process(&["stats", "-q", "w-max"]).await.ok());
     assert_eq!(cell(&stats, "w-max", "READY"), "1");
 }
+
+#[tokio::test]
+async fn retain_completed_is_refused_by_a_driver_that_cannot_keep_jobs() {
+    let c = client();
+    succeeds()
+        .on_queue("w-retain")
+        .dispatch_with(&c)
+        .await
+        .unwrap();
+    let out = in_process(&[
+        "worker",
+        "-q",
+        "w-retain",
+        "--burst",
+        "--retain-completed",
+        "1h",
+    ])
+    .await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("the memory driver cannot keep completed jobs (retain_completed)"),
+        "{out:#?}"
+    );
+    // Refused before claiming: the job is still waiting.
+    let stats = stats_table(&in_process(&["stats", "-q", "w-retain"]).await.ok());
+    assert_eq!(cell(&stats, "w-retain", "READY"), "1");
+}

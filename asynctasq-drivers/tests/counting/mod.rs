@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod chaos;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;

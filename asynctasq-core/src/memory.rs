@@ -128,6 +128,24 @@ impl Store {
         self.jobs.get_mut(&receipt.id).filter(|r| r.holds(receipt))
     }
 
+    /// Applies `apply` to the row of each ack whose receipt still holds its
+    /// job (fencing); returns how many.
+    fn ack<T>(
+        &mut self,
+        acks: &[T],
+        receipt: fn(&T) -> &Receipt,
+        mut apply: impl FnMut(&mut Row, &T),
+    ) -> u64 {
+        let mut done = 0;
+        for ack in acks {
+            if let Some(row) = self.running(receipt(ack)) {
+                apply(row, ack);
+                done += 1;
+            }
+        }
+        done
+    }
+
     fn dead_ids(&self, selector: DeadSelector<'_>) -> Vec<JobId> {
         match selector {
             DeadSelector::Ids(ids) => ids
@@ -222,28 +240,27 @@ impl Driver for MemoryDriver {
     /// (`Completion::Keep` deletes too).
     async fn complete(&self, receipts: &[Receipt], _completion: Completion) -> Result<u64> {
         let mut store = self.store();
-        let mut done = 0;
-        for r in receipts {
-            if store.running(r).is_some() {
-                store.jobs.remove(&r.id);
-                done += 1;
-            }
+        let held: Vec<JobId> = receipts
+            .iter()
+            .filter(|r| store.running(r).is_some())
+            .map(|r| r.id)
+            .collect();
+        for id in &held {
+            store.jobs.remove(id);
         }
-        Ok(done)
+        Ok(held.len() as u64)
     }
 
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {
-        let mut store = self.store();
-        let mut done = 0;
-        for retry in retries {
-            if let Some(row) = store.running(&retry.receipt) {
+        let done = self.store().ack(
+            retries,
+            |r| &r.receipt,
+            |row, retry| {
                 row.state = Stored::Pending;
                 row.run_at = to_millis(retry.run_at);
                 row.errors.push(retry.error.as_stored());
-                done += 1;
-            }
-        }
-        drop(store);
+            },
+        );
         if done > 0 {
             self.inner.hub.publish_all_due();
         }
@@ -251,30 +268,26 @@ impl Driver for MemoryDriver {
     }
 
     async fn bury(&self, burials: &[Burial]) -> Result<u64> {
-        let mut store = self.store();
-        let mut done = 0;
-        for burial in burials {
-            if let Some(row) = store.running(&burial.receipt) {
+        Ok(self.store().ack(
+            burials,
+            |b| &b.receipt,
+            |row, burial| {
                 row.state = Stored::Dead;
                 row.failed_at = to_millis(burial.error.at);
                 row.errors.push(burial.error.as_stored());
-                done += 1;
-            }
-        }
-        Ok(done)
+            },
+        ))
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
-        let mut store = self.store();
-        let mut released = 0;
-        for r in receipts {
-            if let Some(row) = store.running(r) {
+        let released = self.store().ack(
+            receipts,
+            |r| r,
+            |row, _| {
                 row.state = Stored::Pending;
                 row.attempt = row.attempt.saturating_sub(1);
-                released += 1;
-            }
-        }
-        drop(store);
+            },
+        );
         self.inner.hub.publish_all_due();
         Ok(released)
     }

@@ -158,6 +158,18 @@ mod tests {
         vec!["q".to_string()]
     }
 
+    /// A 10 s wait on queue `q`, in its own task; it answers how long it took.
+    fn spawn_wait(driver: Arc<dyn Driver>) -> tokio::task::JoinHandle<Duration> {
+        tokio::spawn(async move {
+            let started = Instant::now();
+            Waiter::new()
+                .wait(driver.as_ref(), &queues(), Duration::from_secs(10))
+                .await
+                .unwrap();
+            started.elapsed()
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_idle_wait_lasts_until_its_timeout() {
         let driver = MemoryDriver::new();
@@ -186,17 +198,7 @@ mod tests {
     #[tokio::test]
     async fn an_enqueue_ends_the_wait_at_once_and_other_queues_do_not() {
         let driver = Arc::new(MemoryDriver::new());
-        let waiting = {
-            let driver = driver.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                Waiter::new()
-                    .wait(driver.as_ref(), &queues(), Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                started.elapsed()
-            })
-        };
+        let waiting = spawn_wait(driver.clone());
         tokio::time::sleep(Duration::from_millis(50)).await;
         driver.enqueue(&[job("other", 0)]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -275,17 +277,7 @@ mod tests {
 
         // A job that only polling can see (its enqueue told the memory
         // driver's hub, not this one): found at the next look.
-        let polling = {
-            let driver = driver.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                Waiter::new()
-                    .wait(driver.as_ref(), &queues(), Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                started.elapsed()
-            })
-        };
+        let polling = spawn_wait(driver.clone());
         tokio::time::sleep(Duration::from_millis(150)).await;
         memory.enqueue(&[job("q", 0)]).await.unwrap();
         assert_eq!(polling.await.unwrap(), Duration::from_millis(300));

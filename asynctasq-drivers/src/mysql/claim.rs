@@ -7,8 +7,8 @@
 //! holds; one [`sql::claim_update`] marks them running. Scheduled jobs are
 //! never scanned, however many there are.
 
-use asynctasq_core::{ClaimParams, ClaimedJob, Result};
-use sqlx::Transaction;
+use asynctasq_core::{ClaimParams, ClaimedJob, Receipt, Result};
+use sqlx::{Row, Transaction};
 
 use super::connect::{MySqlDriver, distinct};
 use super::{db_err, rows, sql};
@@ -68,20 +68,24 @@ impl MySqlDriver {
             return Ok(Vec::new());
         }
         let queues = distinct(params.queues);
-        let all: Vec<(usize, i32)> = (0..queues.len()).map(|q| (q, ABOVE_ALL)).collect();
-        let first_round = probe(&mut *self.acquire().await?, &queues, &all).await?;
-        let Some(&(_, _, _, now)) = first_round.first() else {
-            return Ok(Vec::new());
-        };
         let mut frontier: Vec<Option<Head>> = vec![None; queues.len()];
-        for (q, head, paused, _) in first_round {
-            if !paused {
-                frontier[q] = head;
-            }
-        }
+        // First the highest level of every queue, then below a level only
+        // for the queues that have lower levels.
+        let mut next: Vec<(usize, i32)> = (0..queues.len()).map(|q| (q, ABOVE_ALL)).collect();
+        let mut now = i64::MIN;
         let mut tx: Option<Transaction<'static, sqlx::MySql>> = None;
-        let mut picked: Vec<rows::Candidate> = Vec::with_capacity(max);
-        while picked.len() < max {
+        let mut picked: Vec<(i64, ClaimedJob)> = Vec::with_capacity(max);
+        loop {
+            if !next.is_empty() {
+                let heads = match tx.as_mut() {
+                    Some(conn) => probe(&mut **conn, &queues, &next).await?,
+                    None => probe(&mut *self.acquire().await?, &queues, &next).await?,
+                };
+                for (q, head, paused, clock) in heads {
+                    frontier[q] = head.filter(|_| !paused);
+                    now = clock;
+                }
+            }
             let Some(priority) = frontier.iter().flatten().map(|h| h.priority).max() else {
                 break;
             };
@@ -106,32 +110,21 @@ impl MySqlDriver {
                     .await
                     .map_err(db_err)?;
                 for row in &rows {
-                    group.push(rows::candidate(row)?);
+                    group.push((row.try_get(7).map_err(db_err)?, rows::claimed(row)?));
                 }
             }
-            group.sort_by_key(|c| (c.run_at, c.id));
+            group.sort_by_key(|(run_at, c)| (*run_at, c.receipt.id));
             group.truncate(max - picked.len());
             picked.extend(group);
             if picked.len() >= max {
                 break;
             }
-            // Probe below this level only the queues that have lower levels.
-            let mut next: Vec<(usize, i32)> = Vec::new();
+            next.clear();
             for &q in &level {
                 match frontier[q] {
                     Some(h) if h.lowest < h.priority => next.push((q, i32::from(priority))),
                     _ => frontier[q] = None,
                 }
-            }
-            if next.is_empty() {
-                continue;
-            }
-            let heads = match tx.as_mut() {
-                Some(conn) => probe(&mut **conn, &queues, &next).await?,
-                None => probe(&mut *self.acquire().await?, &queues, &next).await?,
-            };
-            for (q, head, _, _) in heads {
-                frontier[q] = head;
             }
         }
         let Some(mut tx) = tx else {
@@ -142,7 +135,7 @@ impl MySqlDriver {
             return Ok(Vec::new());
         }
         let token: i64 = rand::random();
-        let ids: Vec<_> = picked.iter().map(|c| c.id).collect();
+        let ids: Vec<_> = picked.iter().map(|(_, c)| c.receipt.id).collect();
         let update = sqlx::query(sqlx::AssertSqlSafe(sql::claim_update(ids.len())))
             .bind(token)
             .bind(millis(params.lease))
@@ -150,6 +143,10 @@ impl MySqlDriver {
         let update = sql::bind_all(update, &ids);
         update.execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(picked.into_iter().map(|c| c.claimed(token)).collect())
+        let claimed = picked.into_iter().map(|(_, c)| ClaimedJob {
+            receipt: Receipt { token, ..c.receipt },
+            ..c
+        });
+        Ok(claimed.collect())
     }
 }

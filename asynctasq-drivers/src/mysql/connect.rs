@@ -5,16 +5,15 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
 use sqlx::pool::PoolConnection;
-use sqlx::query::Query;
 use sqlx::{MySql, MySqlPool, Transaction};
 
 use asynctasq_core::url::redact;
 use asynctasq_core::wake::{PollInterval, WakeHub};
 use asynctasq_core::{DeadSelector, Error, Result};
 
-use super::sql::{Bind, bind_all};
+use super::sql::{Bind, MyQuery, bind_all};
 use super::{MySqlConfig, NAME, db_err, sql};
 use crate::nodelay::Adopted;
 use crate::sql_connect::explained;
@@ -186,7 +185,7 @@ impl MySqlDriver {
     }
 
     /// Runs `query` on a connection of the pool. Returns rows affected.
-    pub(super) async fn execute(&self, query: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
+    pub(super) async fn execute(&self, query: MyQuery<'_>) -> Result<u64> {
         let done = query
             .execute(&mut *self.acquire().await?)
             .await
@@ -194,21 +193,16 @@ impl MySqlDriver {
         Ok(done.rows_affected())
     }
 
-    /// Runs `build(n)` for chunks of `items`, with `lead` (if any) bound
-    /// first, then the chunk's items. Returns rows affected.
+    /// Runs `build(n)` for chunks of `items`, binding the chunk's items.
+    /// Returns rows affected.
     pub(super) async fn execute_chunked<T: Bind>(
         &self,
         build: impl Fn(usize) -> String,
-        lead: Option<i64>,
         items: &[T],
     ) -> Result<u64> {
         let mut affected = 0;
         for chunk in items.chunks(MAX_LIST) {
             let query = sqlx::query(sqlx::AssertSqlSafe(build(chunk.len())));
-            let query = match lead {
-                Some(lead) => query.bind(lead),
-                None => query,
-            };
             affected += self.execute(bind_all(query, chunk)).await?;
         }
         Ok(affected)
@@ -241,7 +235,7 @@ impl MySqlDriver {
         match selector {
             DeadSelector::Ids(ids) => {
                 let among = |n| sql::among_ids(base, n);
-                self.execute_chunked(among, None, ids).await
+                self.execute_chunked(among, ids).await
             }
             DeadSelector::All { queue: None } => self.execute(sqlx::query(base)).await,
             DeadSelector::All { queue: Some(q) } => {
@@ -255,7 +249,7 @@ impl MySqlDriver {
     /// Runs `query` and maps the rows it returns with `map`.
     pub(super) async fn fetch<T>(
         &self,
-        query: Query<'_, MySql, MySqlArguments>,
+        query: MyQuery<'_>,
         map: fn(&MySqlRow) -> Result<T>,
     ) -> Result<Vec<T>> {
         let rows = query

@@ -80,7 +80,7 @@ impl Driver for MySqlDriver {
             Completion::Delete => sql::COMPLETE,
             Completion::Keep => sql::COMPLETE_KEEP,
         };
-        self.execute_chunked(|n| sql::fenced(head, n), None, receipts)
+        self.execute_chunked(|n| sql::fenced(head, n), receipts)
             .await
     }
 
@@ -107,7 +107,7 @@ impl Driver for MySqlDriver {
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
         let release = |n| sql::fenced(sql::RELEASE, n);
-        let released = self.execute_chunked(release, None, receipts).await?;
+        let released = self.execute_chunked(release, receipts).await?;
         if released > 0 {
             self.inner.hub.publish_all_due();
         }
@@ -120,13 +120,14 @@ impl Driver for MySqlDriver {
     async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
         let mut lost = Vec::new();
         for chunk in receipts.chunks(MAX_LIST) {
-            let extend = |n| sql::fenced(sql::EXTEND, n);
-            let applied = self.execute_chunked(extend, Some(millis(lease)), chunk);
-            if applied.await? as usize == chunk.len() {
+            let fenced = |head| sqlx::query(sqlx::AssertSqlSafe(sql::fenced(head, chunk.len())));
+            let extend = bind_all(fenced(sql::EXTEND).bind(millis(lease)), chunk);
+            if self.execute(extend).await? as usize == chunk.len() {
                 continue;
             }
-            let held = sqlx::query(sqlx::AssertSqlSafe(sql::fenced(sql::HELD, chunk.len())));
-            let held = self.fetch(bind_all(held, chunk), rows::held).await?;
+            let held = self
+                .fetch(bind_all(fenced(sql::HELD), chunk), rows::held)
+                .await?;
             lost.extend(not_extended(chunk, &held));
         }
         Ok(lost)
@@ -136,7 +137,7 @@ impl Driver for MySqlDriver {
         let query = sqlx::query(sql::EXPIRED)
             .bind(params.now.map(to_millis))
             .bind(count(params.limit));
-        self.fetch(query, rows::expired).await
+        self.fetch(query, rows::claimed).await
     }
 
     async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>> {

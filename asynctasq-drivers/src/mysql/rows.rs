@@ -8,37 +8,12 @@ use uuid::Uuid;
 
 use asynctasq_core::job::from_millis;
 use asynctasq_core::{
-    AttemptError, ClaimedJob, Error, ExpiredLease, JobId, JobInfo, QueueStats, Receipt, Result,
+    AttemptError, ClaimedJob, Error, JobId, JobInfo, QueueStats, Receipt, Result,
 };
 
 use super::claim::Head;
 use super::{NAME, db_err};
 use crate::support::{attempt_u32, non_negative, state_from_str};
-
-/// A job read by a claim, before it is marked running.
-pub(super) struct Candidate {
-    pub(super) id: JobId,
-    pub(super) task: String,
-    pub(super) queue: String,
-    pub(super) run_at: i64,
-    pub(super) attempt: i32,
-    pub(super) max_attempts: i32,
-    pub(super) payload: Vec<u8>,
-}
-
-impl Candidate {
-    /// The job as claimed under `token` (the claim adds one attempt).
-    pub(super) fn claimed(self, token: i64) -> ClaimedJob {
-        ClaimedJob {
-            receipt: Receipt { id: self.id, token },
-            task: self.task,
-            queue: self.queue,
-            attempt: attempt_u32(i64::from(self.attempt) + 1),
-            max_attempts: attempt_u32(self.max_attempts.into()),
-            payload: self.payload,
-        }
-    }
-}
 
 /// The 16 bytes of a `BINARY(16)` id.
 pub(super) fn job_id(bytes: &[u8]) -> Result<JobId> {
@@ -52,34 +27,19 @@ pub(super) fn held(row: &MySqlRow) -> Result<JobId> {
     job_id(&row.try_get::<Vec<u8>, _>(0).map_err(db_err)?)
 }
 
-/// A row of [`super::sql::CLAIM_LEVEL`].
-pub(super) fn candidate(row: &MySqlRow) -> Result<Candidate> {
+/// A row of [`super::sql::EXPIRED`] or of [`super::sql::CLAIM_LEVEL`]
+/// (whose attempt counts the claim, and whose token the claim sets).
+pub(super) fn claimed(row: &MySqlRow) -> Result<ClaimedJob> {
     let id: Vec<u8> = row.try_get(0).map_err(db_err)?;
-    Ok(Candidate {
-        id: job_id(&id)?,
-        task: row.try_get(1).map_err(db_err)?,
-        queue: row.try_get(2).map_err(db_err)?,
-        run_at: row.try_get(4).map_err(db_err)?,
-        attempt: row.try_get(5).map_err(db_err)?,
-        max_attempts: row.try_get(6).map_err(db_err)?,
-        payload: row.try_get(7).map_err(db_err)?,
-    })
-}
-
-/// A row of [`super::sql::EXPIRED`].
-pub(super) fn expired(row: &MySqlRow) -> Result<ExpiredLease> {
-    let id: Vec<u8> = row.try_get(0).map_err(db_err)?;
-    let attempt: i32 = row.try_get(3).map_err(db_err)?;
-    let max_attempts: i32 = row.try_get(4).map_err(db_err)?;
-    Ok(ExpiredLease {
+    Ok(ClaimedJob {
         receipt: Receipt {
             id: job_id(&id)?,
             token: row.try_get(6).map_err(db_err)?,
         },
         task: row.try_get(1).map_err(db_err)?,
         queue: row.try_get(2).map_err(db_err)?,
-        attempt: attempt_u32(attempt.into()),
-        max_attempts: attempt_u32(max_attempts.into()),
+        attempt: attempt_u32(row.try_get(3).map_err(db_err)?),
+        max_attempts: attempt_u32(row.try_get(4).map_err(db_err)?),
         payload: row.try_get(5).map_err(db_err)?,
     })
 }
@@ -88,8 +48,6 @@ pub(super) fn expired(row: &MySqlRow) -> Result<ExpiredLease> {
 pub(super) fn info(row: &MySqlRow) -> Result<JobInfo> {
     let id: Vec<u8> = row.try_get(0).map_err(db_err)?;
     let state: String = row.try_get(3).map_err(db_err)?;
-    let attempt: i32 = row.try_get(4).map_err(db_err)?;
-    let max_attempts: i32 = row.try_get(5).map_err(db_err)?;
     let errors: String = row.try_get(9).map_err(db_err)?;
     let created_at = from_millis(row.try_get(8).map_err(db_err)?);
     Ok(JobInfo {
@@ -97,8 +55,8 @@ pub(super) fn info(row: &MySqlRow) -> Result<JobInfo> {
         task: row.try_get(1).map_err(db_err)?,
         queue: row.try_get(2).map_err(db_err)?,
         state: state_from_str(NAME, &state)?,
-        attempt: attempt_u32(attempt.into()),
-        max_attempts: attempt_u32(max_attempts.into()),
+        attempt: attempt_u32(row.try_get(4).map_err(db_err)?),
+        max_attempts: attempt_u32(row.try_get(5).map_err(db_err)?),
         priority: row.try_get(6).map_err(db_err)?,
         run_at: from_millis(row.try_get(7).map_err(db_err)?),
         created_at,

@@ -45,28 +45,14 @@ macro_rules! info_columns {
 
 /// `?, ?, …, ?` with `n` placeholders.
 fn placeholders(n: usize) -> String {
-    let mut s = String::with_capacity(n * 3);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push('?');
-    }
-    s
+    vec!["?"; n].join(", ")
 }
 
 /// `(id = ? AND lease_token = ?) OR …` for `n` receipts: exact pairs, so a
 /// stale receipt never matches a row that another claim of the same batch
 /// holds; the optimizer turns it into primary-key ranges.
 fn receipts(n: usize) -> String {
-    let mut s = String::with_capacity(n * 32);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(" OR ");
-        }
-        s.push_str("(id = ? AND lease_token = ?)");
-    }
-    s
+    vec!["(id = ? AND lease_token = ?)"; n].join(" OR ")
 }
 
 /// The head of an insert; rows follow as [`INSERT_ROW`], comma-separated.
@@ -115,9 +101,10 @@ pub(super) fn next_due(n: usize) -> String {
 
 /// The due jobs of one priority level of one queue, oldest first, locked
 /// unless another claim holds them. Binds queue, priority, limit. Columns
-/// in [`super::rows::claimed`] order.
+/// in [`super::rows::claimed`] order (the attempt the claim makes, a token
+/// to replace), then `run_at`.
 pub(super) const CLAIM_LEVEL: &str = concat!(
-    "SELECT id, task, queue, priority, run_at, attempt, max_attempts, payload \
+    "SELECT id, task, queue, attempt + 1, max_attempts, payload, 0, run_at \
      FROM asynctasq_jobs FORCE INDEX (asynctasq_jobs_claim) \
      WHERE state = 'pending' AND queue = ? AND priority = ? AND run_at <= ",
     now_ms!(),
@@ -196,7 +183,7 @@ pub(super) const BURY: &str = concat!(
 
 /// Up to `?` (the second bind) running jobs whose lease expired before
 /// the first bind (ms; the database's clock when NULL), earliest expiry
-/// first (columns read by `rows::expired`).
+/// first (columns read by `rows::claimed`).
 pub(super) const EXPIRED: &str = concat!(
     "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
      FROM asynctasq_jobs WHERE state = 'running' AND lease_until < COALESCE(?, ",
@@ -287,57 +274,42 @@ pub(super) const QUEUE_PAUSE: &str = "INSERT INTO asynctasq_queues (name, paused
 /// Resumes a queue. Binds queue.
 pub(super) const QUEUE_RESUME: &str = "UPDATE asynctasq_queues SET paused = FALSE WHERE name = ?";
 
+/// A statement with (some of) its values bound.
+pub(super) type MyQuery<'q> = Query<'q, MySql, MySqlArguments>;
+
 /// A value that binds its placeholders of a statement, in order.
 pub(super) trait Bind {
     /// `query` with this value's placeholders bound.
-    fn bind<'q>(
-        &'q self,
-        query: Query<'q, MySql, MySqlArguments>,
-    ) -> Query<'q, MySql, MySqlArguments>;
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q>;
 }
 
 /// `query` with every item of `items` bound, in order.
-pub(super) fn bind_all<'q, T: Bind>(
-    query: Query<'q, MySql, MySqlArguments>,
-    items: &'q [T],
-) -> Query<'q, MySql, MySqlArguments> {
+pub(super) fn bind_all<'q, T: Bind>(query: MyQuery<'q>, items: &'q [T]) -> MyQuery<'q> {
     items.iter().fold(query, |query, item| item.bind(query))
 }
 
 impl Bind for JobId {
-    fn bind<'q>(
-        &'q self,
-        query: Query<'q, MySql, MySqlArguments>,
-    ) -> Query<'q, MySql, MySqlArguments> {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
         query.bind(self.0.as_bytes().as_slice())
     }
 }
 
 /// Binds (id, token): see [`fenced`].
 impl Bind for Receipt {
-    fn bind<'q>(
-        &'q self,
-        query: Query<'q, MySql, MySqlArguments>,
-    ) -> Query<'q, MySql, MySqlArguments> {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
         self.id.bind(query).bind(self.token)
     }
 }
 
 impl Bind for String {
-    fn bind<'q>(
-        &'q self,
-        query: Query<'q, MySql, MySqlArguments>,
-    ) -> Query<'q, MySql, MySqlArguments> {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
         query.bind(self.as_str())
     }
 }
 
 /// Binds [`RETRY`]'s placeholders.
 impl Bind for Retry {
-    fn bind<'q>(
-        &'q self,
-        query: Query<'q, MySql, MySqlArguments>,
-    ) -> Query<'q, MySql, MySqlArguments> {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
         let error = self.error.to_stored();
         let query = query
             .bind(to_millis(self.run_at))
@@ -349,10 +321,7 @@ impl Bind for Retry {
 
 /// Binds [`BURY`]'s placeholders.
 impl Bind for Burial {
-    fn bind<'q>(
-        &'q self,
-        query: Query<'q, MySql, MySqlArguments>,
-    ) -> Query<'q, MySql, MySqlArguments> {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
         let error = self.error.to_stored();
         self.receipt.bind(query.bind(error.clone()).bind(error))
     }

@@ -8,7 +8,7 @@
 //! never scanned, however many there are.
 
 use asynctasq_core::{ClaimParams, ClaimedJob, Receipt, Result};
-use sqlx::{Row, Transaction};
+use sqlx::Transaction;
 
 use super::connect::{MySqlDriver, distinct};
 use super::{db_err, rows, sql};
@@ -33,7 +33,7 @@ pub(super) struct Head {
 
 /// One probe's answer: the queue's index, its head below the bound, its
 /// paused flag, and the database's clock.
-type Probed = (usize, Option<Head>, bool, i64);
+pub(super) type Probed = (usize, Option<Head>, bool, i64);
 
 /// Runs one round of probes: for each `(queue index, bound)`, the highest
 /// level of that queue below `bound`, in order.
@@ -50,13 +50,7 @@ async fn probe<'c, E: sqlx::MySqlExecutor<'c>>(
     }
     let rows = query.fetch_all(exec).await.map_err(db_err)?;
     rows.iter()
-        .map(|row| {
-            let (q, head, paused, now) = rows::probe(row)?;
-            let q = usize::try_from(q)
-                .unwrap_or(usize::MAX)
-                .min(queues.len() - 1);
-            Ok((q, head, paused, now))
-        })
+        .map(|row| rows::probe(row, queues.len()))
         .collect()
 }
 
@@ -110,7 +104,7 @@ impl MySqlDriver {
                     .await
                     .map_err(db_err)?;
                 for row in &rows {
-                    group.push((row.try_get(7).map_err(db_err)?, rows::claimed(row)?));
+                    group.push((rows::get(row, 7)?, rows::claimed(row)?));
                 }
             }
             group.sort_by_key(|(run_at, c)| (*run_at, c.receipt.id));

@@ -191,9 +191,10 @@ impl Driver for MySqlDriver {
     }
 
     async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql::dead_list(params.queue.is_some())));
         let query = match params.queue {
-            Some(q) => sqlx::query(sql::DEAD_LIST_QUEUE).bind(q),
-            None => sqlx::query(sql::DEAD_LIST_ALL),
+            Some(q) => query.bind(q),
+            None => query,
         };
         let query = query.bind(count(params.limit)).bind(count(params.offset));
         self.fetch(query, rows::info).await

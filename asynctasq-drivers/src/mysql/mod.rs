@@ -38,11 +38,6 @@
 //!
 //! The insert of a batch is a reusable statement list, [`MySqlInsert`], for
 //! transactional enqueue on the application's own transaction.
-//!
-//! The files: `config.rs` (URL options), `connect.rs` (the pool and the
-//! statement runners), `driver.rs` (the [`Driver`] implementation),
-//! `claim.rs` (the priority-level walk), `insert.rs`, `sql.rs`, `rows.rs`,
-//! `schema.rs`.
 
 mod claim;
 mod config;

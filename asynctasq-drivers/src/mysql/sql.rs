@@ -225,21 +225,19 @@ pub(super) const JOB: &str = concat!(
     " FROM asynctasq_jobs WHERE id = ?"
 );
 
-/// Dead jobs of every queue, newest failure first. Binds limit, offset.
-pub(super) const DEAD_LIST_ALL: &str = concat!(
-    "SELECT ",
-    info_columns!(),
-    " FROM asynctasq_jobs WHERE failed_at IS NOT NULL AND state = 'dead' \
-     ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
-);
-
-/// Dead jobs of one queue, newest failure first. Binds queue, limit, offset.
-pub(super) const DEAD_LIST_QUEUE: &str = concat!(
-    "SELECT ",
-    info_columns!(),
-    " FROM asynctasq_jobs WHERE queue = ? AND failed_at IS NOT NULL AND state = 'dead' \
-     ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
-);
+/// Dead jobs, of one queue (binds queue) or of all, newest failure first.
+/// Binds limit, offset.
+pub(super) fn dead_list(of_queue: bool) -> String {
+    format!(
+        concat!(
+            "SELECT ",
+            info_columns!(),
+            " FROM asynctasq_jobs WHERE {}failed_at IS NOT NULL AND state = 'dead' \
+             ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
+        ),
+        if of_queue { "queue = ? AND " } else { "" }
+    )
+}
 
 /// Requeues every dead job with a fresh attempt count; [`among_ids`] or
 /// [`in_queue`] narrow it.

@@ -66,7 +66,8 @@ impl fmt::Debug for MySqlDriver {
 }
 
 /// Where `options` lead, without the password: `mysql://user@host:port/db`
-/// (or `user@socket/db`), the database's identity for the wake-up hub.
+/// (or `mysql://user@/path/to/socket/db`); also the database's identity
+/// for the wake-up hub.
 fn identity(options: &MySqlConnectOptions) -> String {
     let user = options.get_username();
     let database = options.get_database().unwrap_or_default();

@@ -32,7 +32,7 @@ impl Driver for MySqlDriver {
     }
 
     async fn migrate(&self) -> Result<()> {
-        schema::migrate(self.pool_ref()).await.map(|_| ())
+        schema::migrate(self.pool_ref()).await
     }
 
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {

@@ -393,14 +393,37 @@ async fn killed_connections_during_a_worker_run_lose_nothing() {
     );
 }
 
-/// `retain_completed`: completed jobs are kept as `completed`, then pruned.
+/// A worker configured with `Worker::retain_completed` keeps its completed
+/// jobs as `completed` (the driver no longer takes the setting: a URL that
+/// still has it is refused, naming the worker setting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retained_completed_jobs_are_kept_then_pruned() {
+async fn a_worker_that_retains_completed_jobs_keeps_them() {
     let db = Database::create().await;
-    let driver: Arc<dyn Driver> = Arc::new(db.driver("&retain_completed=1s").await);
-    asynctasq_core::conformance::acks::retained_completed_jobs_are_kept_then_pruned(
-        &driver,
-        Duration::from_secs(1),
+    let refused = MySqlDriver::connect(&db.url("&retain_completed=1h"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("Worker::retain_completed"), "{refused}");
+
+    let driver = db.driver("").await;
+    let client = Client::new(Arc::new(driver.clone()));
+    let q = unique("retain");
+    let envelopes = counting::envelopes(&q, 5, Duration::ZERO);
+    produce(&client, &envelopes).await;
+    let expected = counting::ids(&envelopes);
+    let worker = Worker::new(client)
+        .registry(counting::registry())
+        .queues([q.as_str()])
+        .retain_completed(Duration::from_secs(3600));
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(counting::all_ran(expected.clone())),
     )
-    .await;
+    .await
+    .expect("the run did not finish within 30 s")
+    .expect("worker");
+    for id in &expected {
+        let info = driver.job(*id).await.unwrap().expect("completed job kept");
+        assert_eq!(info.state, asynctasq_core::JobState::Completed);
+    }
 }

@@ -4,9 +4,9 @@
 //! [`MySqlDriver::enqueue`](asynctasq_core::Driver::enqueue) runs them on
 //! the driver's pool (in one transaction when the batch needs several
 //! statements). Transactional enqueue runs the same statements on the
-//! application's own transaction, then calls
-//! [`MySqlDriver::notify_enqueued`](super::MySqlDriver::notify_enqueued)
-//! after the commit, so that workers of this process start at once.
+//! application's own transaction, then publishes the jobs to the driver's
+//! wake-up hub (`driver.wakeups().hub.publish_enqueued(&jobs)`) after the
+//! commit, so that workers of this process start at once.
 
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
@@ -85,6 +85,7 @@ impl MySqlStatement<'_> {
 /// ```no_run
 /// # async fn run(pool: sqlx::MySqlPool, jobs: Vec<asynctasq_core::NewJob>,
 /// #              driver: asynctasq_drivers::MySqlDriver) -> asynctasq_core::Result<()> {
+/// use asynctasq_core::Driver;
 /// use asynctasq_drivers::mysql::MySqlInsert;
 ///
 /// let err = |e| asynctasq_core::Error::driver("mysql", e);
@@ -92,7 +93,7 @@ impl MySqlStatement<'_> {
 /// // ... the application's own writes on `tx` ...
 /// MySqlInsert::new(&jobs).execute(&mut tx).await?;
 /// tx.commit().await.map_err(err)?;
-/// driver.notify_enqueued(&jobs); // wake this process's workers now
+/// driver.wakeups().hub.publish_enqueued(&jobs); // wake this process's workers now
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]

@@ -7,11 +7,11 @@
 //! across processes by a named lock (`GET_LOCK`), held on one connection
 //! for the whole run. A run that dies half-way is completed by the next.
 
-use sqlx::MySqlPool;
+use sqlx::{MySqlConnection, MySqlPool};
 
 use asynctasq_core::{Error, Result};
 
-use super::db_err;
+use super::{NAME, db_err};
 use crate::support::check_schema_not_newer;
 
 /// The named lock that serializes migrations.
@@ -112,23 +112,14 @@ const CURRENT_VERSION: &str =
 const RECORD_VERSION: &str = "INSERT INTO asynctasq_schema (version, applied_at) \
      VALUES (?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED))";
 
-/// Brings the schema up to [`LATEST`]. Returns the versions it applied.
-pub(super) async fn migrate(pool: &MySqlPool) -> Result<Vec<i32>> {
+/// Brings the schema up to [`LATEST`].
+pub(super) async fn migrate(pool: &MySqlPool) -> Result<()> {
     let mut conn = pool.acquire().await.map_err(db_err)?;
     // Fast path: an up-to-date schema needs no lock.
-    let exists: i64 = sqlx::query_scalar(SCHEMA_TABLE_EXISTS)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    if exists > 0 {
-        let v = current_version(&mut conn).await?;
-        check_schema_not_newer("mysql", v, LATEST)?;
-        if v == LATEST {
-            tracing::debug!(version = v, "asynctasq mysql schema is up to date");
-            return Ok(Vec::new());
-        }
+    if current_version(&mut conn).await? == LATEST {
+        tracing::debug!(version = LATEST, "asynctasq mysql schema is up to date");
+        return Ok(());
     }
-
     let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
         .bind(MIGRATION_LOCK)
         .bind(LOCK_WAIT_SECS)
@@ -137,7 +128,7 @@ pub(super) async fn migrate(pool: &MySqlPool) -> Result<Vec<i32>> {
         .map_err(db_err)?;
     if locked != Some(1) {
         return Err(Error::driver(
-            "mysql",
+            NAME,
             format!(
                 "another process has held the migration lock `{MIGRATION_LOCK}` for over {LOCK_WAIT_SECS} s"
             ),
@@ -149,44 +140,47 @@ pub(super) async fn migrate(pool: &MySqlPool) -> Result<Vec<i32>> {
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
         .await;
-    let applied = applied?;
-    for version in &applied {
-        tracing::info!(version, "asynctasq mysql schema migrated");
-    }
-    Ok(applied)
+    applied
 }
 
 /// Applies the missing migrations; the caller holds the lock.
-async fn apply(conn: &mut sqlx::MySqlConnection) -> Result<Vec<i32>> {
-    sqlx::query(SCHEMA_TABLE)
+async fn apply(conn: &mut MySqlConnection) -> Result<()> {
+    let run = |sql: &'static str| sqlx::raw_sql(sql);
+    run(SCHEMA_TABLE)
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
     let current = current_version(conn).await?;
-    check_schema_not_newer("mysql", current, LATEST)?;
-    let mut applied = Vec::new();
     for (index, statements) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
         for statement in *statements {
-            sqlx::raw_sql(*statement)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+            run(statement).execute(&mut *conn).await.map_err(db_err)?;
         }
         sqlx::query(RECORD_VERSION)
             .bind(version)
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
-        applied.push(version);
+        tracing::info!(version, "asynctasq mysql schema migrated");
     }
-    Ok(applied)
+    Ok(())
 }
 
-async fn current_version(conn: &mut sqlx::MySqlConnection) -> Result<i32> {
+/// The version of the schema (0 before the first migration); refused when
+/// a newer asynctasq migrated it.
+async fn current_version(conn: &mut MySqlConnection) -> Result<i32> {
+    let exists: i64 = sqlx::query_scalar(SCHEMA_TABLE_EXISTS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    if exists == 0 {
+        return Ok(0);
+    }
     let v: i64 = sqlx::query_scalar(CURRENT_VERSION)
         .fetch_one(&mut *conn)
         .await
         .map_err(db_err)?;
-    Ok(i32::try_from(v).unwrap_or(i32::MAX))
+    let v = i32::try_from(v).unwrap_or(i32::MAX);
+    check_schema_not_newer(NAME, v, LATEST)?;
+    Ok(v)
 }

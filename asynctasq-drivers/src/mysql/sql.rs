@@ -6,7 +6,12 @@
 //! only SQL that MySQL 8 and MariaDB 10.6+ share: no `RETURNING`, no JSON
 //! functions (the `errors` array is appended to as text).
 
-use std::fmt::Write as _;
+use sqlx::MySql;
+use sqlx::mysql::MySqlArguments;
+use sqlx::query::Query;
+
+use asynctasq_core::job::to_millis;
+use asynctasq_core::{Burial, JobId, Receipt, Retry};
 
 /// The database's clock in epoch milliseconds. Exact whatever the session
 /// `time_zone`, except in the repeated hour of a daylight-saving change
@@ -40,28 +45,14 @@ macro_rules! info_columns {
 
 /// `?, ?, …, ?` with `n` placeholders.
 fn placeholders(n: usize) -> String {
-    let mut s = String::with_capacity(n * 3);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push('?');
-    }
-    s
+    vec!["?"; n].join(", ")
 }
 
 /// `(id = ? AND lease_token = ?) OR …` for `n` receipts: exact pairs, so a
 /// stale receipt never matches a row that another claim of the same batch
 /// holds; the optimizer turns it into primary-key ranges.
 fn receipts(n: usize) -> String {
-    let mut s = String::with_capacity(n * 32);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(" OR ");
-        }
-        s.push_str("(id = ? AND lease_token = ?)");
-    }
-    s
+    vec!["(id = ? AND lease_token = ?)"; n].join(" OR ")
 }
 
 /// The head of an insert; rows follow as [`INSERT_ROW`], comma-separated.
@@ -110,9 +101,10 @@ pub(super) fn next_due(n: usize) -> String {
 
 /// The due jobs of one priority level of one queue, oldest first, locked
 /// unless another claim holds them. Binds queue, priority, limit. Columns
-/// in [`super::rows::claimed`] order.
+/// in [`super::rows::claimed`] order (the attempt the claim makes, a token
+/// to replace), then `run_at`.
 pub(super) const CLAIM_LEVEL: &str = concat!(
-    "SELECT id, task, queue, priority, run_at, attempt, max_attempts, payload \
+    "SELECT id, task, queue, attempt + 1, max_attempts, payload, 0, run_at \
      FROM asynctasq_jobs FORCE INDEX (asynctasq_jobs_claim) \
      WHERE state = 'pending' AND queue = ? AND priority = ? AND run_at <= ",
     now_ms!(),
@@ -135,59 +127,41 @@ pub(super) fn claim_update(n: usize) -> String {
 pub(super) const CLAIM_BEGIN: &str =
     "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION";
 
-/// Deletes completed jobs. Binds `n` (id, token) pairs.
-pub(super) fn complete(n: usize) -> String {
-    format!(
-        "DELETE FROM asynctasq_jobs WHERE state = 'running' AND ({})",
-        receipts(n)
-    )
-}
+/// Deletes completed jobs; [`fenced`] adds the receipts.
+pub(super) const COMPLETE: &str = "DELETE FROM asynctasq_jobs";
 
-/// Marks jobs completed and keeps them (retention on). Binds `n` (id,
-/// token) pairs.
-pub(super) fn complete_retained(n: usize) -> String {
-    format!(
-        "UPDATE asynctasq_jobs SET state = 'completed', finished_at = {now}, \
-         lease_token = NULL, lease_until = NULL, worker = NULL \
-         WHERE state = 'running' AND ({receipts})",
-        now = now_ms!(),
-        receipts = receipts(n)
-    )
-}
-
-/// Deletes up to `?` (second bind) completed jobs that finished more than
-/// `?` (first bind) milliseconds ago, oldest first.
-pub(super) const PRUNE_COMPLETED: &str = concat!(
-    "DELETE FROM asynctasq_jobs WHERE state = 'completed' AND finished_at < ",
+/// Marks completed jobs `completed` and keeps them ([`Completion::Keep`](asynctasq_core::Completion));
+/// [`fenced`] adds the receipts.
+pub(super) const COMPLETE_KEEP: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'completed', finished_at = ",
     now_ms!(),
-    " - ? ORDER BY finished_at LIMIT ?"
+    ", lease_token = NULL, lease_until = NULL, worker = NULL"
 );
 
-/// Returns running jobs to ready without counting the attempt. Binds `n` pairs.
-pub(super) fn release(n: usize) -> String {
-    format!(
-        "UPDATE asynctasq_jobs SET state = 'pending', attempt = GREATEST(attempt - 1, 0), \
-         lease_token = NULL, lease_until = NULL, worker = NULL \
-         WHERE state = 'running' AND ({})",
-        receipts(n)
-    )
-}
+/// Deletes up to `?` (second bind) completed jobs that finished before `?`
+/// (first bind, epoch ms), oldest first.
+pub(super) const PRUNE_COMPLETED: &str = "DELETE FROM asynctasq_jobs \
+     WHERE state = 'completed' AND finished_at < ? ORDER BY finished_at LIMIT ?";
 
-/// Extends leases. Binds the lease in ms, then `n` pairs.
-pub(super) fn extend(n: usize) -> String {
-    format!(
-        "UPDATE asynctasq_jobs SET lease_until = {now} + ? WHERE state = 'running' AND ({})",
-        receipts(n),
-        now = now_ms!()
-    )
-}
+/// Returns running jobs to ready without counting the attempt; [`fenced`]
+/// adds the receipts.
+pub(super) const RELEASE: &str = "UPDATE asynctasq_jobs SET state = 'pending', \
+     attempt = GREATEST(attempt - 1, 0), lease_token = NULL, lease_until = NULL, worker = NULL";
 
-/// The ids of the jobs still running under one of `n` receipts. Binds `n` pairs.
-pub(super) fn held(n: usize) -> String {
-    format!(
-        "SELECT id FROM asynctasq_jobs WHERE state = 'running' AND ({})",
-        receipts(n)
-    )
+/// Extends leases; binds the lease in ms, then [`fenced`] adds the receipts.
+pub(super) const EXTEND: &str = concat!(
+    "UPDATE asynctasq_jobs SET lease_until = ",
+    now_ms!(),
+    " + ?"
+);
+
+/// The ids of the jobs still running; [`fenced`] adds the receipts.
+pub(super) const HELD: &str = "SELECT id FROM asynctasq_jobs";
+
+/// `head` (a statement without `WHERE`) applied to the jobs still running
+/// under one of `n` receipts. Binds `n` (id, token) pairs after `head`'s.
+pub(super) fn fenced(head: &str, n: usize) -> String {
+    format!("{head} WHERE state = 'running' AND ({})", receipts(n))
 }
 
 /// Schedules another attempt. Binds run_at, error JSON (twice), id, token.
@@ -209,7 +183,7 @@ pub(super) const BURY: &str = concat!(
 
 /// Up to `?` (the second bind) running jobs whose lease expired before
 /// the first bind (ms; the database's clock when NULL), earliest expiry
-/// first (columns read by `rows::expired`).
+/// first (columns read by `rows::claimed`).
 pub(super) const EXPIRED: &str = concat!(
     "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
      FROM asynctasq_jobs WHERE state = 'running' AND lease_until < COALESCE(?, ",
@@ -217,37 +191,31 @@ pub(super) const EXPIRED: &str = concat!(
     ") ORDER BY lease_until, id LIMIT ?"
 );
 
-/// Counts by queue and state for `n` queues (bound twice: jobs, then
-/// paused flags). Rows: kind 0 = counts, kind 1 = paused queue.
-pub(super) fn stats_queues(n: usize) -> String {
-    let list = placeholders(n);
-    stats(
-        &format!("AND queue IN ({list})"),
-        &format!("AND name IN ({list})"),
-    )
-}
-
-/// Counts by queue and state for every queue, and every paused queue.
-pub(super) fn stats_all() -> String {
-    stats("", "")
-}
-
-fn stats(jobs_filter: &str, queues_filter: &str) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "SELECT 0, queue, \
-           COUNT(CASE WHEN state = 'pending' AND run_at <= {now} THEN 1 END), \
-           COUNT(CASE WHEN state = 'pending' AND run_at > {now} THEN 1 END), \
-           COUNT(CASE WHEN state = 'running' THEN 1 END), \
-           COUNT(CASE WHEN state = 'dead' THEN 1 END) \
-         FROM asynctasq_jobs WHERE state IN ('pending', 'running', 'dead') {jobs_filter} \
-         GROUP BY queue \
-         UNION ALL \
-         SELECT 1, name, 0, 0, 0, 0 FROM asynctasq_queues WHERE paused {queues_filter}",
+/// Counts by state and the paused flag of `n` queues (bound twice: jobs,
+/// then paused flags), or of every queue when `n` is `None`: one row per
+/// queue (columns read by `rows::stats`).
+pub(super) fn stats(n: Option<usize>) -> String {
+    let (jobs, queues) = match n.map(placeholders) {
+        Some(list) => (
+            format!("AND queue IN ({list})"),
+            format!("AND name IN ({list})"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "SELECT queue, MAX(r), MAX(s), MAX(n), MAX(d), MAX(p) FROM ( \
+           SELECT queue, \
+             COUNT(CASE WHEN state = 'pending' AND run_at <= {now} THEN 1 END) AS r, \
+             COUNT(CASE WHEN state = 'pending' AND run_at > {now} THEN 1 END) AS s, \
+             COUNT(CASE WHEN state = 'running' THEN 1 END) AS n, \
+             COUNT(CASE WHEN state = 'dead' THEN 1 END) AS d, 0 AS p \
+           FROM asynctasq_jobs WHERE state IN ('pending', 'running', 'dead') {jobs} \
+           GROUP BY queue \
+           UNION ALL \
+           SELECT name, 0, 0, 0, 0, 1 FROM asynctasq_queues WHERE paused {queues} \
+         ) x GROUP BY queue",
         now = now_ms!()
-    );
-    s
+    )
 }
 
 /// One job. Binds id.
@@ -257,59 +225,41 @@ pub(super) const JOB: &str = concat!(
     " FROM asynctasq_jobs WHERE id = ?"
 );
 
-/// Dead jobs of every queue, newest failure first. Binds limit, offset.
-pub(super) const DEAD_LIST_ALL: &str = concat!(
-    "SELECT ",
-    info_columns!(),
-    " FROM asynctasq_jobs WHERE failed_at IS NOT NULL AND state = 'dead' \
-     ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
-);
-
-/// Dead jobs of one queue, newest failure first. Binds queue, limit, offset.
-pub(super) const DEAD_LIST_QUEUE: &str = concat!(
-    "SELECT ",
-    info_columns!(),
-    " FROM asynctasq_jobs WHERE queue = ? AND failed_at IS NOT NULL AND state = 'dead' \
-     ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
-);
-
-/// The update that requeues dead jobs with a fresh attempt count.
-macro_rules! requeue_set {
-    () => {
-        concat!(
-            "UPDATE asynctasq_jobs SET state = 'pending', attempt = 0, run_at = ",
-            now_ms!(),
-            ", failed_at = NULL, lease_token = NULL, lease_until = NULL, worker = NULL \
-             WHERE state = 'dead'"
-        )
-    };
-}
-
-/// Requeues the dead jobs among `n` ids.
-pub(super) fn dead_requeue_ids(n: usize) -> String {
-    format!(concat!(requeue_set!(), " AND id IN ({})"), placeholders(n))
-}
-
-/// Requeues every dead job.
-pub(super) const DEAD_REQUEUE_ALL: &str = requeue_set!();
-
-/// Requeues the dead jobs of one queue. Binds queue.
-pub(super) const DEAD_REQUEUE_QUEUE: &str = concat!(requeue_set!(), " AND queue = ?");
-
-/// Deletes the dead jobs among `n` ids.
-pub(super) fn dead_purge_ids(n: usize) -> String {
+/// Dead jobs, of one queue (binds queue) or of all, newest failure first.
+/// Binds limit, offset.
+pub(super) fn dead_list(of_queue: bool) -> String {
     format!(
-        "DELETE FROM asynctasq_jobs WHERE state = 'dead' AND id IN ({})",
-        placeholders(n)
+        concat!(
+            "SELECT ",
+            info_columns!(),
+            " FROM asynctasq_jobs WHERE {}failed_at IS NOT NULL AND state = 'dead' \
+             ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?"
+        ),
+        if of_queue { "queue = ? AND " } else { "" }
     )
 }
 
-/// Deletes every dead job.
-pub(super) const DEAD_PURGE_ALL: &str = "DELETE FROM asynctasq_jobs WHERE state = 'dead'";
+/// Requeues every dead job with a fresh attempt count; [`among_ids`] or
+/// [`in_queue`] narrow it.
+pub(super) const DEAD_REQUEUE: &str = concat!(
+    "UPDATE asynctasq_jobs SET state = 'pending', attempt = 0, run_at = ",
+    now_ms!(),
+    ", failed_at = NULL, lease_token = NULL, lease_until = NULL, worker = NULL \
+     WHERE state = 'dead'"
+);
 
-/// Deletes the dead jobs of one queue. Binds queue.
-pub(super) const DEAD_PURGE_QUEUE: &str =
-    "DELETE FROM asynctasq_jobs WHERE state = 'dead' AND queue = ?";
+/// Deletes every dead job; [`among_ids`] or [`in_queue`] narrow it.
+pub(super) const DEAD_PURGE: &str = "DELETE FROM asynctasq_jobs WHERE state = 'dead'";
+
+/// `base` (a statement with a `WHERE`) restricted to `n` ids. Binds the ids.
+pub(super) fn among_ids(base: &str, n: usize) -> String {
+    format!("{base} AND id IN ({})", placeholders(n))
+}
+
+/// `base` (a statement with a `WHERE`) restricted to one queue. Binds it.
+pub(super) fn in_queue(base: &str) -> String {
+    format!("{base} AND queue = ?")
+}
 
 /// Deletes the ready and scheduled jobs of one queue. Binds queue.
 pub(super) const QUEUE_PURGE: &str =
@@ -322,6 +272,59 @@ pub(super) const QUEUE_PAUSE: &str = "INSERT INTO asynctasq_queues (name, paused
 /// Resumes a queue. Binds queue.
 pub(super) const QUEUE_RESUME: &str = "UPDATE asynctasq_queues SET paused = FALSE WHERE name = ?";
 
+/// A statement with (some of) its values bound.
+pub(super) type MyQuery<'q> = Query<'q, MySql, MySqlArguments>;
+
+/// A value that binds its placeholders of a statement, in order.
+pub(super) trait Bind {
+    /// `query` with this value's placeholders bound.
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q>;
+}
+
+/// `query` with every item of `items` bound, in order.
+pub(super) fn bind_all<'q, T: Bind>(query: MyQuery<'q>, items: &'q [T]) -> MyQuery<'q> {
+    items.iter().fold(query, |query, item| item.bind(query))
+}
+
+impl Bind for JobId {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
+        query.bind(self.0.as_bytes().as_slice())
+    }
+}
+
+/// Binds (id, token): see [`fenced`].
+impl Bind for Receipt {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
+        self.id.bind(query).bind(self.token)
+    }
+}
+
+impl Bind for String {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
+        query.bind(self.as_str())
+    }
+}
+
+/// Binds [`RETRY`]'s placeholders.
+impl Bind for Retry {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
+        let error = self.error.to_stored();
+        let query = query
+            .bind(to_millis(self.run_at))
+            .bind(error.clone())
+            .bind(error);
+        self.receipt.bind(query)
+    }
+}
+
+/// Binds [`BURY`]'s placeholders.
+impl Bind for Burial {
+    fn bind<'q>(&'q self, query: MyQuery<'q>) -> MyQuery<'q> {
+        let error = self.error.to_stored();
+        self.receipt.bind(query.bind(error.clone()).bind(error))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,10 +333,14 @@ mod tests {
     fn builds_lists() {
         assert_eq!(placeholders(3), "?, ?, ?");
         assert_eq!(
-            complete(2),
+            fenced(COMPLETE, 2),
             "DELETE FROM asynctasq_jobs WHERE state = 'running' AND \
              ((id = ? AND lease_token = ?) OR (id = ? AND lease_token = ?))"
         );
         assert!(claim_update(2).ends_with("WHERE id IN (?, ?)"));
+        assert_eq!(
+            among_ids(DEAD_PURGE, 2),
+            "DELETE FROM asynctasq_jobs WHERE state = 'dead' AND id IN (?, ?)"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Rows to core types. Decoding is total where the data is ours to judge:
 //! a malformed `errors` column never fails a read.
 
+use std::cmp::Reverse;
+
 use asynctasq_core::job::from_millis;
 use asynctasq_core::{
     AttemptError, ClaimedJob, Error, ExpiredLease, JobId, JobInfo, JobState, Receipt, Result,
@@ -8,21 +10,18 @@ use asynctasq_core::{
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::db_err;
+use super::connect::db_err;
 use crate::support::{attempt_u32, state_from_str};
 
-/// A claimed row (columns of `claimed_columns!`), with its sort key.
-pub(super) struct Claimed {
-    pub(super) job: ClaimedJob,
-    pub(super) priority: i16,
-    pub(super) run_at: i64,
-}
-
-pub(super) fn claimed(row: &SqliteRow, token: i64) -> Result<Claimed> {
-    let id: String = row.try_get(0).map_err(db_err)?;
-    let priority: i64 = row.try_get(3).map_err(db_err)?;
-    Ok(Claimed {
-        job: ClaimedJob {
+/// The rows of a claim (columns of `claimed_columns!`) in claim order:
+/// `RETURNING` gives them in no particular order.
+pub(super) fn claimed(rows: &[SqliteRow], token: i64) -> Result<Vec<ClaimedJob>> {
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0).map_err(db_err)?;
+        let priority: i64 = row.try_get(3).map_err(db_err)?;
+        let run_at: i64 = row.try_get(4).map_err(db_err)?;
+        let job = ClaimedJob {
             receipt: Receipt {
                 id: job_id(&id)?,
                 token,
@@ -32,10 +31,11 @@ pub(super) fn claimed(row: &SqliteRow, token: i64) -> Result<Claimed> {
             attempt: attempt_u32(row.try_get(5).map_err(db_err)?),
             max_attempts: attempt_u32(row.try_get(6).map_err(db_err)?),
             payload: row.try_get_unchecked(7).map_err(db_err)?,
-        },
-        priority: to_i16(priority),
-        run_at: row.try_get(4).map_err(db_err)?,
-    })
+        };
+        claimed.push((Reverse(priority), run_at, job));
+    }
+    claimed.sort_unstable_by_key(|(priority, run_at, job)| (*priority, *run_at, job.receipt.id));
+    Ok(claimed.into_iter().map(|(_, _, job)| job).collect())
 }
 
 /// A row of `sql::EXPIRED`.

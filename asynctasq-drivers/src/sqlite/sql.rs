@@ -9,6 +9,13 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use asynctasq_core::job::to_millis;
+use asynctasq_core::{DeadSelector, NewJob, Receipt};
+use sea_orm::Value;
+use sqlx::AssertSqlSafe;
+
+use super::connect::Query;
+
 /// The `errors` column as a JSON array, whatever a foreign writer left in it:
 /// a valid array is kept, NULL or empty text becomes `[]`, anything else is
 /// kept as one string element, so an append never fails on a bad row.
@@ -97,9 +104,10 @@ pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts,
      FROM asynctasq_jobs WHERE state = 'running' AND lease_until < ?1 \
      ORDER BY lease_until, id LIMIT ?2";
 
-/// The earliest `run_at` of pending jobs in unpaused queues. `?1`: queue names.
-pub(super) const NEXT_DUE: &str = "SELECT MIN((SELECT MIN(run_at) FROM asynctasq_jobs \
-       WHERE state = 'pending' AND queue = q.value)) \
+/// Milliseconds until the earliest pending job of the unpaused queues among
+/// `?1` (queue names) is due at `?2` (now, ms): 0 when due, NULL when none.
+pub(super) const NEXT_DUE: &str = "SELECT MAX(MIN((SELECT MIN(run_at) FROM asynctasq_jobs \
+       WHERE state = 'pending' AND queue = q.value)) - ?2, 0) \
      FROM json_each(?1) AS q \
      WHERE q.value NOT IN (SELECT name FROM asynctasq_queues WHERE paused = 1)";
 
@@ -245,6 +253,61 @@ pub(super) fn insert_chunks(mut n: usize) -> impl Iterator<Item = usize> {
         n -= size;
         Some(size)
     })
+}
+
+/// `jobs` in the chunks of [`insert_chunks`].
+pub(super) fn chunks(mut jobs: &[NewJob]) -> impl Iterator<Item = &[NewJob]> {
+    insert_chunks(jobs.len()).map(move |size| {
+        let (chunk, rest) = jobs.split_at(size);
+        jobs = rest;
+        chunk
+    })
+}
+
+/// The binds of [`insert`] for `jobs`, created at `now`, in its order.
+pub(super) fn insert_values(jobs: &[NewJob], now: i64) -> Vec<Value> {
+    let row = |job: &NewJob| {
+        [
+            Value::from(job.id.to_string()),
+            Value::from(job.task.as_str()),
+            Value::from(job.queue.as_str()),
+            Value::from(job.priority),
+            Value::from(to_millis(job.run_at)),
+            Value::from(i64::from(job.max_attempts)),
+            Value::from(job.payload.clone()),
+            Value::from(now),
+        ]
+    };
+    jobs.iter().flat_map(row).collect()
+}
+
+/// One `INSERT` of `jobs` (at most [`INSERT_CHUNK`]), for the pool.
+pub(super) fn insert_query(jobs: &[NewJob], now: i64) -> Query<'static> {
+    let query = sqlx::query(AssertSqlSafe(insert(jobs.len())));
+    insert_values(jobs, now)
+        .into_iter()
+        .fold(query, |query, value| match value {
+            Value::String(text) => query.bind(text),
+            Value::SmallInt(n) => query.bind(n),
+            Value::BigInt(n) => query.bind(n),
+            Value::Bytes(bytes) => query.bind(bytes),
+            other => unreachable!("insert_values binds no {other:?}"),
+        })
+}
+
+/// `[[id, token], …]`, the receipts as the ack statements join them with `json_each`.
+pub(super) fn receipts(receipts: &[Receipt]) -> String {
+    let pairs: Vec<_> = receipts.iter().map(|r| (r.id, r.token)).collect();
+    serde_json::to_string(&pairs).expect("ids and numbers serialize")
+}
+
+/// `query` with what `selector` names bound next: the ids as JSON, or
+/// the queue (NULL for every queue).
+pub(super) fn bind_selector<'q>(query: Query<'q>, selector: DeadSelector<'q>) -> Query<'q> {
+    match selector {
+        DeadSelector::Ids(ids) => query.bind(serde_json::json!(ids).to_string()),
+        DeadSelector::All { queue } => query.bind(queue),
+    }
 }
 
 /// The claim of up to `?5` jobs from `queues` queues, in one statement.

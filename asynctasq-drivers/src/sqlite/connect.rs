@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use tokio::time::Instant;
 
 use asynctasq_core::wake::WakeHub;
-use asynctasq_core::{AttemptError, Error, Receipt, Result};
+use asynctasq_core::{Error, Result};
 use sea_orm::DbBackend;
 
 use super::wake::{self, Shared};
@@ -165,33 +165,13 @@ impl SqliteDriver {
         Ok(done.rows_affected())
     }
 
-    /// Runs the ack `sql` over `receipts` (bound as `?1`); returns the rows it changed.
-    pub(super) async fn ack(&self, sql: &'static str, receipts: &[Receipt]) -> Result<u64> {
-        if receipts.is_empty() {
+    /// Runs the ack `sql` with the JSON array `acks` as `?1`, unless it is
+    /// empty; returns the rows it changed.
+    pub(super) async fn ack(&self, sql: &'static str, acks: String) -> Result<u64> {
+        if acks == "[]" {
             return Ok(0);
         }
-        self.write(sqlx::query(sql).bind(super::sql::receipts(receipts)))
-            .await
-    }
-
-    /// Runs `sql` (binds: id, token, a time in ms, the error as JSON) once
-    /// per row, in one transaction; returns the rows it changed.
-    pub(super) async fn write_each<'e>(
-        &self,
-        sql: &'static str,
-        rows: impl ExactSizeIterator<Item = (Receipt, i64, &'e AttemptError)>,
-    ) -> Result<u64> {
-        if rows.len() == 0 {
-            return Ok(0);
-        }
-        let queries = rows.map(|(receipt, at_ms, error)| {
-            sqlx::query(sql)
-                .bind(receipt.id.to_string())
-                .bind(receipt.token)
-                .bind(at_ms)
-                .bind(error.to_stored())
-        });
-        self.write_all(queries).await
+        self.write(sqlx::query(sql).bind(acks)).await
     }
 
     /// Runs `queries` in one transaction, in its turn; returns the rows they changed.

@@ -81,7 +81,7 @@ impl Driver for SqliteDriver {
         let now = now_ms();
         let statements: Vec<Statement> = sql::chunks(jobs)
             .map(|chunk: &[NewJob]| {
-                let sql = sql::insert(chunk.len()).to_string();
+                let sql = sql::insert(chunk.len());
                 Statement::from_sql_and_values(
                     DbBackend::Sqlite,
                     sql,
@@ -122,14 +122,14 @@ impl Driver for SqliteDriver {
 
     async fn complete(&self, receipts: &[Receipt], _: Completion) -> Result<u64> {
         // Without retention, a kept job is deleted too.
-        self.ack(sql::COMPLETE, receipts).await
+        self.ack(sql::COMPLETE, sql::receipts(receipts)).await
     }
 
     async fn retry(&self, retries: &[Retry]) -> Result<u64> {
         let rows = retries
             .iter()
             .map(|r| (r.receipt, to_millis(r.run_at), &r.error));
-        let done = self.write_each(sql::RETRY, rows).await?;
+        let done = self.ack(sql::RETRY, sql::failures(rows)).await?;
         if let Some(at) = retries.iter().map(|r| r.run_at).min().filter(|_| done > 0) {
             self.hub().publish(Wake::Due { queue: None, at });
         }
@@ -139,11 +139,11 @@ impl Driver for SqliteDriver {
     async fn bury(&self, burials: &[Burial]) -> Result<u64> {
         let now = now_ms();
         let rows = burials.iter().map(|b| (b.receipt, now, &b.error));
-        self.write_each(sql::BURY, rows).await
+        self.ack(sql::BURY, sql::failures(rows)).await
     }
 
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
-        let released = self.ack(sql::RELEASE, receipts).await?;
+        let released = self.ack(sql::RELEASE, sql::receipts(receipts)).await?;
         if released > 0 {
             self.hub().publish_all_due();
         }
@@ -161,11 +161,7 @@ impl Driver for SqliteDriver {
             let _write = self.write_lock().await;
             query.fetch_all(&self.inner.pool).await.map_err(db_err)?
         };
-        let extended = extended.iter().map(|id| rows::job_id(id));
-        Ok(not_extended(
-            receipts,
-            &extended.collect::<Result<Vec<_>>>()?,
-        ))
+        Ok(not_extended(receipts, &rows::job_ids(&extended)?))
     }
 
     async fn leases_expired(&self, params: ExpiredParams) -> Result<Vec<ExpiredLease>> {
@@ -189,18 +185,11 @@ impl Driver for SqliteDriver {
     }
 
     fn wakeups(&self) -> Wakeups<'_> {
-        let hub = self.hub();
-        if self.inner.private {
-            return Wakeups {
-                hub,
-                notifier: None,
-                poll: None,
-            };
-        }
+        let watched = !self.inner.private;
         Wakeups {
-            hub,
-            notifier: Some(self as &dyn Notifier),
-            poll: Some(FALLBACK_POLL),
+            hub: self.hub(),
+            notifier: watched.then_some(self as &dyn Notifier),
+            poll: watched.then_some(FALLBACK_POLL),
         }
     }
 
@@ -231,14 +220,14 @@ impl Driver for SqliteDriver {
     }
 
     async fn dead_list(&self, params: DeadListParams<'_>) -> Result<Vec<JobInfo>> {
-        let (limit, offset) = (count(params.limit), count(params.offset));
-        let query = match params.queue {
-            Some(queue) => sqlx::query(sql::DEAD_LIST_QUEUE)
-                .bind(limit)
-                .bind(offset)
-                .bind(queue),
-            None => sqlx::query(sql::DEAD_LIST_ALL).bind(limit).bind(offset),
+        let sql = match params.queue {
+            Some(_) => sql::DEAD_LIST_QUEUE,
+            None => sql::DEAD_LIST_ALL,
         };
+        let query = sqlx::query(sql)
+            .bind(params.queue)
+            .bind(count(params.limit))
+            .bind(count(params.offset));
         let rows = query.fetch_all(&self.inner.pool).await.map_err(db_err)?;
         let now = now_ms();
         rows.iter().map(|row| rows::info(row, now)).collect()

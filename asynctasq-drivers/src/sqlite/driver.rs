@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{DatabaseTransaction, DbBackend, Statement};
+use sea_orm::DatabaseTransaction;
 use sqlx::AssertSqlSafe;
 
 use super::connect::db_err;
@@ -78,25 +78,11 @@ impl Driver for SqliteDriver {
     }
 
     async fn enqueue_in(&self, txn: &DatabaseTransaction, jobs: &[NewJob]) -> Result<()> {
-        let now = now_ms();
-        let statements: Vec<Statement> = sql::chunks(jobs)
-            .map(|chunk: &[NewJob]| {
-                let sql = sql::insert(chunk.len());
-                Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    sql,
-                    sql::insert_values(chunk, now),
-                )
-            })
-            .collect();
+        let statements = sql::insert_statements(jobs, now_ms());
+        let read_own = || sqlx::query_scalar(INSTANCE_QUERY).fetch_one(self.pool());
         // Workers see the commit through the `data_version` watch.
-        let pool = &self.inner.pool;
-        self.inner
-            .jobs_db
-            .execute_in(txn, statements, || {
-                sqlx::query_scalar(INSTANCE_QUERY).fetch_one(pool)
-            })
-            .await
+        let jobs_db = &self.inner.jobs_db;
+        jobs_db.execute_in(txn, statements, read_own).await
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {

@@ -7,7 +7,7 @@
 
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{AttemptError, DeadSelector, NewJob, Receipt};
-use sea_orm::Value;
+use sea_orm::{DbBackend, Statement, Value};
 use sqlx::AssertSqlSafe;
 
 use super::connect::Query;
@@ -268,6 +268,15 @@ pub(super) fn insert_query(jobs: &[NewJob], now: i64) -> Query<'static> {
             Value::Bytes(bytes) => query.bind(bytes),
             other => unreachable!("insert_values binds no {other:?}"),
         })
+}
+
+/// The `INSERT`s of `jobs`, created at `now`, for a caller's sea-orm transaction.
+pub(super) fn insert_statements(jobs: &[NewJob], now: i64) -> Vec<Statement> {
+    let statement = |chunk: &[NewJob]| {
+        let values = insert_values(chunk, now);
+        Statement::from_sql_and_values(DbBackend::Sqlite, insert(chunk.len()), values)
+    };
+    chunks(jobs).map(statement).collect()
 }
 
 /// `[[id, token], …]`, the receipts as the ack statements join them with `json_each`.

@@ -19,16 +19,13 @@
 //!   queue being a range scan of a partial index, so claiming is O(log n)
 //!   whatever the backlog. Acks of many jobs are one statement too: the
 //!   receipts travel as one JSON array joined with `json_each`.
-//! * **Wake-ups without polling the table.** Every driver on the same file in
-//!   this process shares one [`WakeHub`](asynctasq_core::wake::WakeHub), into
-//!   which it publishes its own enqueues, retries, releases, requeues and
-//!   resumes. Other processes' commits reach it through a watch of `PRAGMA
-//!   data_version` on a dedicated connection, read every 2 ms while workers
-//!   wait (it reads shared memory, not the file). A wake-up makes the core
-//!   waiter re-read the earliest due time ([`next_due`](asynctasq_core::Driver::next_due)),
-//!   so commits that bring no claimable work (another queue's completions, a
-//!   job scheduled for later) do not send the worker to claim. An in-memory
-//!   database has nothing to watch: every change passes through the hub.
+//! * **Wake-ups without polling the table.** Drivers on one file in this
+//!   process share a [`WakeHub`](asynctasq_core::wake::WakeHub) for their own
+//!   writes; other processes' commits reach it through a watch of `PRAGMA
+//!   data_version` (see `wake.rs`). The core waiter then re-reads the earliest
+//!   due time, so commits that bring no claimable work (another queue's
+//!   completions, a job scheduled for later) do not send a worker to claim.
+//!   An in-memory database has nothing to watch.
 //!
 //! # Sharing the application's database
 //!

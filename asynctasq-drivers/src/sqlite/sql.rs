@@ -213,29 +213,15 @@ pub(super) fn insert(rows: usize) -> String {
     )
 }
 
-/// Splits `n` rows into insert statements of at most [`INSERT_CHUNK`] rows,
+/// Splits rows into insert statements of at most [`INSERT_CHUNK`] rows,
 /// with power-of-two remainders, so that few distinct statements exist.
-pub(super) fn insert_chunks(mut n: usize) -> impl Iterator<Item = usize> {
+pub(super) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
-        if n == 0 {
-            return None;
-        }
-        let size = if n >= INSERT_CHUNK {
-            INSERT_CHUNK
-        } else {
-            1 << (usize::BITS - 1 - n.leading_zeros())
-        };
-        n -= size;
-        Some(size)
-    })
-}
-
-/// `jobs` in the chunks of [`insert_chunks`].
-pub(super) fn chunks(mut jobs: &[NewJob]) -> impl Iterator<Item = &[NewJob]> {
-    insert_chunks(jobs.len()).map(move |size| {
-        let (chunk, rest) = jobs.split_at(size);
-        jobs = rest;
-        chunk
+        // The largest power of two that fits; none when no rows are left.
+        let size = 1 << rows.len().min(INSERT_CHUNK).checked_ilog2()?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
     })
 }
 
@@ -337,8 +323,9 @@ mod tests {
 
     #[test]
     fn chunks_cover_everything_with_few_sizes() {
+        let sizes = |n| chunks(&[(); 300][..n]).map(<[()]>::len).collect::<Vec<_>>();
         for n in 0..300 {
-            let chunks: Vec<usize> = insert_chunks(n).collect();
+            let chunks = sizes(n);
             assert_eq!(chunks.iter().sum::<usize>(), n);
             assert!(
                 chunks
@@ -346,6 +333,6 @@ mod tests {
                     .all(|c| c.is_power_of_two() && *c <= INSERT_CHUNK)
             );
         }
-        assert_eq!(insert_chunks(200).collect::<Vec<_>>(), [64, 64, 64, 8]);
+        assert_eq!(sizes(200), [64, 64, 64, 8]);
     }
 }

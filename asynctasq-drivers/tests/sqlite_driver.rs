@@ -577,6 +577,99 @@ async fn wait_wakes_on_a_commit_from_another_connection() {
     assert_eq!(claim(&driver, &["q"], 10).await.len(), 1);
 }
 
+/// A pool outside the driver, as another process would have: no hub.
+async fn foreign_pool(path: &Path) -> sqlx::SqlitePool {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url(path))
+        .await
+        .unwrap()
+}
+
+/// Inserts a ready job of `queue` through `pool`.
+async fn foreign_insert(pool: &sqlx::SqlitePool, queue: &str) {
+    sqlx::query(
+        "INSERT INTO asynctasq_jobs (id, task, queue, state, priority, run_at, max_attempts, payload, created_at) \
+         VALUES (?1, 't', ?2, 'pending', 0, 0, 1, x'00', 0)",
+    )
+    .bind(JobId::new().to_string())
+    .bind(queue)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_process_wake_ups_take_a_few_milliseconds() {
+    let (_dir, path, driver) = fresh().await;
+    let foreign = foreign_pool(&path).await;
+    let mut latencies = Vec::new();
+    for _ in 0..9 {
+        latencies.push(wake_latency(&driver, "q", foreign_insert(&foreign, "q")).await);
+        assert_eq!(claim(&driver, &["q"], 10).await.len(), 1);
+    }
+    latencies.sort();
+    assert!(latencies[4] < Duration::from_millis(15), "{latencies:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_stops_when_nobody_waits_and_starts_again() {
+    let (_dir, path, driver) = fresh().await;
+    let foreign = foreign_pool(&path).await;
+    let latency = wake_latency(&driver, "q", foreign_insert(&foreign, "q")).await;
+    assert!(latency < Duration::from_millis(50), "{latency:?}");
+    // After a second without waiters the watch stops; the next wait starts another.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let latency = wake_latency(&driver, "r", foreign_insert(&foreign, "r")).await;
+    assert!(latency < Duration::from_millis(50), "{latency:?}");
+    // Every driver on the file dropped, a new one watches it afresh.
+    drop(driver);
+    let driver = open(&path).await;
+    let latency = wake_latency(&driver, "s", foreign_insert(&foreign, "s")).await;
+    assert!(latency < Duration::from_millis(50), "{latency:?}");
+}
+
+#[tokio::test]
+async fn only_a_file_database_has_a_listener() {
+    let (_dir, _path, file) = fresh().await;
+    let capabilities = file.capabilities();
+    assert!(capabilities.transactional_enqueue && capabilities.listener);
+    assert!(!capabilities.retention);
+    assert!(file.wakeups().notifier.is_some());
+
+    let memory = SqliteDriver::connect("sqlite::memory:").await.unwrap();
+    for driver in [
+        memory.clone(),
+        SqliteDriver::from_pool(memory.pool().clone()),
+    ] {
+        let wakeups = driver.wakeups();
+        assert!(!driver.capabilities().listener);
+        assert!(wakeups.notifier.is_none() && wakeups.poll.is_none());
+    }
+}
+
+#[tokio::test]
+async fn next_due_skips_paused_queues() {
+    let (_dir, _path, driver) = fresh().await;
+    let both = queues(&["a", "b"]);
+    assert_eq!(driver.next_due(&both).await.unwrap(), None);
+    driver
+        .enqueue(&[job("a", 0, 60_000), job("b", 0, 30_000)])
+        .await
+        .unwrap();
+    let due = driver.next_due(&both).await.unwrap().unwrap();
+    assert!(
+        due > Duration::from_secs(29) && due <= Duration::from_secs(30),
+        "{due:?}"
+    );
+    driver.queue_pause("b").await.unwrap();
+    driver.enqueue(&[job("b", 0, 0)]).await.unwrap();
+    let due = driver.next_due(&both).await.unwrap().unwrap();
+    assert!(due > Duration::from_secs(59), "{due:?}");
+    driver.queue_resume("b").await.unwrap();
+    assert_eq!(driver.next_due(&both).await.unwrap(), Some(Duration::ZERO));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_ignores_commits_that_bring_no_work() {
     let (_dir, _path, driver) = fresh().await;

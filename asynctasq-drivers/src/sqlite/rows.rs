@@ -1,6 +1,8 @@
 //! Rows to core types. Decoding is total where the data is ours to judge:
 //! a malformed `errors` column never fails a read.
 
+use std::cmp::Reverse;
+
 use asynctasq_core::job::from_millis;
 use asynctasq_core::{
     AttemptError, ClaimedJob, Error, ExpiredLease, JobId, JobInfo, JobState, Receipt, Result,
@@ -8,43 +10,17 @@ use asynctasq_core::{
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::db_err;
+use super::connect::db_err;
 use crate::support::{attempt_u32, state_from_str};
 
-/// A claimed row (columns of `claimed_columns!`), with its sort key.
-pub(super) struct Claimed {
-    pub(super) job: ClaimedJob,
-    pub(super) priority: i16,
-    pub(super) run_at: i64,
-}
-
-pub(super) fn claimed(row: &SqliteRow, token: i64) -> Result<Claimed> {
+/// The job of a claim or an expired lease, from its first columns: id,
+/// task, queue, attempt, max_attempts, payload.
+fn job(row: &SqliteRow, token: i64) -> Result<ClaimedJob> {
     let id: String = row.try_get(0).map_err(db_err)?;
-    let priority: i64 = row.try_get(3).map_err(db_err)?;
-    Ok(Claimed {
-        job: ClaimedJob {
-            receipt: Receipt {
-                id: job_id(&id)?,
-                token,
-            },
-            task: row.try_get(1).map_err(db_err)?,
-            queue: row.try_get(2).map_err(db_err)?,
-            attempt: attempt_u32(row.try_get(5).map_err(db_err)?),
-            max_attempts: attempt_u32(row.try_get(6).map_err(db_err)?),
-            payload: row.try_get_unchecked(7).map_err(db_err)?,
-        },
-        priority: to_i16(priority),
-        run_at: row.try_get(4).map_err(db_err)?,
-    })
-}
-
-/// A row of `sql::EXPIRED`.
-pub(super) fn expired(row: &SqliteRow) -> Result<ExpiredLease> {
-    let id: String = row.try_get(0).map_err(db_err)?;
-    Ok(ExpiredLease {
+    Ok(ClaimedJob {
         receipt: Receipt {
             id: job_id(&id)?,
-            token: row.try_get(6).map_err(db_err)?,
+            token,
         },
         task: row.try_get(1).map_err(db_err)?,
         queue: row.try_get(2).map_err(db_err)?,
@@ -52,6 +28,24 @@ pub(super) fn expired(row: &SqliteRow) -> Result<ExpiredLease> {
         max_attempts: attempt_u32(row.try_get(4).map_err(db_err)?),
         payload: row.try_get_unchecked(5).map_err(db_err)?,
     })
+}
+
+/// The rows of a claim (columns of `claimed_columns!`) in claim order:
+/// `RETURNING` gives them in no particular order.
+pub(super) fn claimed(rows: &[SqliteRow], token: i64) -> Result<Vec<ClaimedJob>> {
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let priority: i64 = row.try_get(6).map_err(db_err)?;
+        let run_at: i64 = row.try_get(7).map_err(db_err)?;
+        claimed.push((Reverse(priority), run_at, job(row, token)?));
+    }
+    claimed.sort_unstable_by_key(|(priority, run_at, job)| (*priority, *run_at, job.receipt.id));
+    Ok(claimed.into_iter().map(|(_, _, job)| job).collect())
+}
+
+/// A row of `sql::EXPIRED`: a job, then its lease token.
+pub(super) fn expired(row: &SqliteRow) -> Result<ExpiredLease> {
+    job(row, row.try_get(6).map_err(db_err)?)
 }
 
 /// A row of `info_columns!`; `now` decides ready vs scheduled.
@@ -80,6 +74,11 @@ pub(super) fn info(row: &SqliteRow, now: i64) -> Result<JobInfo> {
         created_at,
         errors: AttemptError::from_stored_list(&raw_errors, created_at),
     })
+}
+
+/// The ids that a statement returned.
+pub(super) fn job_ids(ids: &[String]) -> Result<Vec<JobId>> {
+    ids.iter().map(|id| job_id(id)).collect()
 }
 
 pub(super) fn job_id(text: &str) -> Result<JobId> {

@@ -14,7 +14,7 @@ use sqlx::SqlitePool;
 
 use asynctasq_core::Result;
 
-use super::db_err;
+use super::connect::db_err;
 use crate::support::check_schema_not_newer;
 
 /// Each entry upgrades the schema from version `index` to `index + 1`.

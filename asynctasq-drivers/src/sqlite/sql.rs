@@ -1,13 +1,16 @@
 //! The driver's SQL: static statements, and the few that depend on a count
-//! (rows per insert, queues per claim), built once per count and cached so
-//! that SQLite's prepared-statement cache keeps hitting.
+//! (rows per insert, queues per claim), of few distinct texts so that
+//! SQLite's prepared-statement cache keeps hitting.
 //!
 //! Lists of receipts, ids and queue names travel as one JSON text bound to
 //! `json_each(?)`, which keeps those statements static.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::{Arc, LazyLock, Mutex};
+use asynctasq_core::job::to_millis;
+use asynctasq_core::{AttemptError, DeadSelector, NewJob, Receipt};
+use sea_orm::{DbBackend, Statement, Value};
+use sqlx::AssertSqlSafe;
+
+use super::connect::Query;
 
 /// The `errors` column as a JSON array, whatever a foreign writer left in it:
 /// a valid array is kept, NULL or empty text becomes `[]`, anything else is
@@ -27,7 +30,7 @@ macro_rules! errors_array {
 /// Columns that a claim returns, in [`super::rows::claimed`] order.
 macro_rules! claimed_columns {
     () => {
-        "id, task, queue, priority, run_at, attempt, max_attempts, payload"
+        "id, task, queue, attempt, max_attempts, payload, priority, run_at"
     };
 }
 
@@ -71,25 +74,29 @@ pub(super) const EXTEND: &str = concat!(
     ") RETURNING id"
 );
 
-/// Schedules another attempt. `?1` id, `?2` token, `?3` run_at, `?4` error JSON.
-pub(super) const RETRY: &str = concat!(
-    "UPDATE asynctasq_jobs SET state = 'pending', run_at = ?3, \
-     lease_token = NULL, lease_until = NULL, worker = NULL, \
-     errors = json_insert(",
-    errors_array!(),
-    ", '$[#]', json(?4)) \
-     WHERE id = ?1 AND state = 'running' AND lease_token = ?2"
-);
+/// Ends failed attempts: sets `$set` (which reads the time `r.value -> 2`)
+/// and appends the stored error `r.value -> 3` to the history of each job
+/// running under a receipt of `?1`, a JSON array of `[id, token, ms, error]`.
+macro_rules! failed {
+    ($set:literal) => {
+        concat!(
+            "UPDATE asynctasq_jobs SET ",
+            $set,
+            ", lease_token = NULL, lease_until = NULL, worker = NULL, errors = json_insert(",
+            errors_array!(),
+            ", '$[#]', json(json_extract(r.value, '$[3]'))) FROM json_each(?1) AS r \
+             WHERE asynctasq_jobs.id = json_extract(r.value, '$[0]') \
+             AND asynctasq_jobs.lease_token = json_extract(r.value, '$[1]') \
+             AND asynctasq_jobs.state = 'running'"
+        )
+    };
+}
 
-/// Moves a job to dead-letter. `?1` id, `?2` token, `?3` now, `?4` error JSON.
-pub(super) const BURY: &str = concat!(
-    "UPDATE asynctasq_jobs SET state = 'dead', failed_at = ?3, \
-     lease_token = NULL, lease_until = NULL, worker = NULL, \
-     errors = json_insert(",
-    errors_array!(),
-    ", '$[#]', json(?4)) \
-     WHERE id = ?1 AND state = 'running' AND lease_token = ?2"
-);
+/// Schedules another attempt of each job at its time. `?1`: see `failed!`.
+pub(super) const RETRY: &str = failed!("state = 'pending', run_at = json_extract(r.value, '$[2]')");
+
+/// Moves jobs to dead-letter, failed at their time. `?1`: see `failed!`.
+pub(super) const BURY: &str = failed!("state = 'dead', failed_at = json_extract(r.value, '$[2]')");
 
 /// Running jobs whose lease expired before `?1` (ms), earliest expiry
 /// first, at most `?2` (columns read by `rows::expired`).
@@ -97,9 +104,10 @@ pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts,
      FROM asynctasq_jobs WHERE state = 'running' AND lease_until < ?1 \
      ORDER BY lease_until, id LIMIT ?2";
 
-/// The earliest `run_at` of pending jobs in unpaused queues. `?1`: queue names.
-pub(super) const NEXT_DUE: &str = "SELECT MIN((SELECT MIN(run_at) FROM asynctasq_jobs \
-       WHERE state = 'pending' AND queue = q.value)) \
+/// Milliseconds until the earliest pending job of the unpaused queues among
+/// `?1` (queue names) is due at `?2` (now, ms): 0 when due, NULL when none.
+pub(super) const NEXT_DUE: &str = "SELECT MAX(MIN((SELECT MIN(run_at) FROM asynctasq_jobs \
+       WHERE state = 'pending' AND queue = q.value)) - ?2, 0) \
      FROM json_each(?1) AS q \
      WHERE q.value NOT IN (SELECT name FROM asynctasq_queues WHERE paused = 1)";
 
@@ -138,20 +146,20 @@ pub(super) const JOB: &str = concat!(
     " FROM asynctasq_jobs WHERE id = ?1"
 );
 
-/// Dead jobs of every queue. `?1` limit, `?2` offset.
+/// Dead jobs of every queue. `?1` NULL (no queue), `?2` limit, `?3` offset.
 pub(super) const DEAD_LIST_ALL: &str = concat!(
     "SELECT ",
     info_columns!(),
-    " FROM asynctasq_jobs WHERE state = 'dead' \
-     ORDER BY failed_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+    " FROM asynctasq_jobs WHERE state = 'dead' AND ?1 IS NULL \
+     ORDER BY failed_at DESC, id DESC LIMIT ?2 OFFSET ?3"
 );
 
-/// Dead jobs of one queue. `?1` limit, `?2` offset, `?3` queue.
+/// Dead jobs of one queue. `?1` queue, `?2` limit, `?3` offset.
 pub(super) const DEAD_LIST_QUEUE: &str = concat!(
     "SELECT ",
     info_columns!(),
-    " FROM asynctasq_jobs WHERE state = 'dead' AND queue = ?3 \
-     ORDER BY failed_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+    " FROM asynctasq_jobs WHERE state = 'dead' AND queue = ?1 \
+     ORDER BY failed_at DESC, id DESC LIMIT ?2 OFFSET ?3"
 );
 
 /// The columns a requeue resets. Binds `?1` now.
@@ -194,57 +202,91 @@ pub(super) const QUEUE_SET_PAUSED: &str = "INSERT INTO asynctasq_queues (name, p
 /// SQLite's limit even in builds before 3.32 (999).
 pub(super) const INSERT_CHUNK: usize = 64;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Insert,
-    Claim,
-}
-
-type Cache = HashMap<(Kind, usize), Arc<str>>;
-
-static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Default::default);
-
-fn cached(kind: Kind, n: usize, build: fn(usize) -> String) -> Arc<str> {
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    cache
-        .entry((kind, n))
-        .or_insert_with(|| build(n).into())
-        .clone()
-}
-
 /// An `INSERT` of `rows` new jobs, binding per row: id, task, queue,
 /// priority, run_at, max_attempts, payload, created_at.
-pub(super) fn insert(rows: usize) -> Arc<str> {
-    cached(Kind::Insert, rows, |rows| {
-        let mut sql = String::from(
-            "INSERT INTO asynctasq_jobs \
-             (id, task, queue, state, priority, run_at, attempt, max_attempts, payload, errors, created_at) VALUES ",
-        );
-        for i in 0..rows {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, ?, ?, 'pending', ?, ?, 0, ?, ?, '[]', ?)");
-        }
-        sql
+pub(super) fn insert(rows: usize) -> String {
+    let row = "(?, ?, ?, 'pending', ?, ?, 0, ?, ?, '[]', ?)";
+    format!(
+        "INSERT INTO asynctasq_jobs (id, task, queue, state, priority, run_at, attempt, \
+         max_attempts, payload, errors, created_at) VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
+
+/// Splits rows into insert statements of at most [`INSERT_CHUNK`] rows,
+/// with power-of-two remainders, so that few distinct statements exist.
+pub(super) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        // The largest power of two that fits; none when no rows are left.
+        let size = 1 << rows.len().min(INSERT_CHUNK).checked_ilog2()?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
     })
 }
 
-/// Splits `n` rows into insert statements of at most [`INSERT_CHUNK`] rows,
-/// with power-of-two remainders, so that few distinct statements exist.
-pub(super) fn insert_chunks(mut n: usize) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        if n == 0 {
-            return None;
-        }
-        let size = if n >= INSERT_CHUNK {
-            INSERT_CHUNK
-        } else {
-            1 << (usize::BITS - 1 - n.leading_zeros())
-        };
-        n -= size;
-        Some(size)
-    })
+/// The binds of [`insert`] for `jobs`, created at `now`, in its order.
+pub(super) fn insert_values(jobs: &[NewJob], now: i64) -> Vec<Value> {
+    let row = |job: &NewJob| {
+        [
+            Value::from(job.id.to_string()),
+            Value::from(job.task.as_str()),
+            Value::from(job.queue.as_str()),
+            Value::from(job.priority),
+            Value::from(to_millis(job.run_at)),
+            Value::from(i64::from(job.max_attempts)),
+            Value::from(job.payload.clone()),
+            Value::from(now),
+        ]
+    };
+    jobs.iter().flat_map(row).collect()
+}
+
+/// One `INSERT` of `jobs` (at most [`INSERT_CHUNK`]), for the pool.
+pub(super) fn insert_query(jobs: &[NewJob], now: i64) -> Query<'static> {
+    let query = sqlx::query(AssertSqlSafe(insert(jobs.len())));
+    insert_values(jobs, now)
+        .into_iter()
+        .fold(query, |query, value| match value {
+            Value::String(text) => query.bind(text),
+            Value::SmallInt(n) => query.bind(n),
+            Value::BigInt(n) => query.bind(n),
+            Value::Bytes(bytes) => query.bind(bytes),
+            other => unreachable!("insert_values binds no {other:?}"),
+        })
+}
+
+/// The `INSERT`s of `jobs`, created at `now`, for a caller's sea-orm transaction.
+pub(super) fn insert_statements(jobs: &[NewJob], now: i64) -> Vec<Statement> {
+    let statement = |chunk: &[NewJob]| {
+        let values = insert_values(chunk, now);
+        Statement::from_sql_and_values(DbBackend::Sqlite, insert(chunk.len()), values)
+    };
+    chunks(jobs).map(statement).collect()
+}
+
+/// `[[id, token], …]`, the receipts as the ack statements join them with `json_each`.
+pub(super) fn receipts(receipts: &[Receipt]) -> String {
+    let pairs: Vec<_> = receipts.iter().map(|r| (r.id, r.token)).collect();
+    serde_json::to_string(&pairs).expect("ids and numbers serialize")
+}
+
+/// `[[id, token, ms, error], …]` for [`RETRY`] and [`BURY`]: each receipt
+/// with its time in ms and its error's stored form.
+pub(super) fn failures<'e>(rows: impl Iterator<Item = (Receipt, i64, &'e AttemptError)>) -> String {
+    let rows: Vec<_> = rows
+        .map(|(r, ms, error)| (r.id, r.token, ms, error.to_stored()))
+        .collect();
+    serde_json::to_string(&rows).expect("ids, numbers and text serialize")
+}
+
+/// `query` with what `selector` names bound next: the ids as JSON, or
+/// the queue (NULL for every queue).
+pub(super) fn bind_selector<'q>(query: Query<'q>, selector: DeadSelector<'q>) -> Query<'q> {
+    match selector {
+        DeadSelector::Ids(ids) => query.bind(serde_json::json!(ids).to_string()),
+        DeadSelector::All { queue } => query.bind(queue),
+    }
 }
 
 /// The claim of up to `?5` jobs from `queues` queues, in one statement.
@@ -255,40 +297,24 @@ pub(super) fn insert_chunks(mut n: usize) -> impl Iterator<Item = usize> {
 /// Each queue is its own index range scan in claim order, cut at the limit;
 /// the union of those is ordered again and cut. A single `queue IN (...)`
 /// would make SQLite sort every ready job of those queues on every claim.
-pub(super) fn claim(queues: usize) -> Arc<str> {
-    cached(Kind::Claim, queues, |queues| {
-        let branch = |sql: &mut String, param: usize| {
-            let _ = write!(
-                sql,
-                "SELECT rowid AS rid, priority, run_at, id FROM asynctasq_jobs \
-                 WHERE state = 'pending' AND queue = ?{param} AND run_at <= ?4 \
-                 AND NOT EXISTS (SELECT 1 FROM asynctasq_queues WHERE name = ?{param} AND paused = 1) \
-                 ORDER BY priority DESC, run_at, id LIMIT ?5"
-            );
-        };
-        let mut sql = String::from(
-            "UPDATE asynctasq_jobs SET state = 'running', attempt = attempt + 1, \
-             lease_token = ?1, lease_until = ?2, worker = ?3 WHERE rowid IN (",
-        );
-        sql.push_str("SELECT rid FROM (");
-        if queues == 1 {
-            branch(&mut sql, 6);
-            sql.push(')');
-        } else {
-            for i in 0..queues {
-                if i > 0 {
-                    sql.push_str(" UNION ALL ");
-                }
-                sql.push_str("SELECT * FROM (");
-                branch(&mut sql, 6 + i);
-                sql.push(')');
-            }
-            sql.push_str(") ORDER BY priority DESC, run_at, id LIMIT ?5");
-        }
-        sql.push_str(") RETURNING ");
-        sql.push_str(claimed_columns!());
-        sql
-    })
+pub(super) fn claim(queues: usize) -> String {
+    let branches: Vec<String> = (6..6 + queues)
+        .map(|q| {
+            format!(
+                "SELECT * FROM (SELECT rowid AS rid, priority, run_at, id FROM asynctasq_jobs \
+                 WHERE state = 'pending' AND queue = ?{q} AND run_at <= ?4 \
+                 AND NOT EXISTS (SELECT 1 FROM asynctasq_queues WHERE name = ?{q} AND paused = 1) \
+                 ORDER BY priority DESC, run_at, id LIMIT ?5)"
+            )
+        })
+        .collect();
+    format!(
+        "UPDATE asynctasq_jobs SET state = 'running', attempt = attempt + 1, \
+         lease_token = ?1, lease_until = ?2, worker = ?3 WHERE rowid IN (SELECT rid FROM ({}) \
+         ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING {}",
+        branches.join(" UNION ALL "),
+        claimed_columns!()
+    )
 }
 
 #[cfg(test)]
@@ -297,8 +323,9 @@ mod tests {
 
     #[test]
     fn chunks_cover_everything_with_few_sizes() {
+        let sizes = |n| chunks(&[(); 300][..n]).map(<[()]>::len).collect::<Vec<_>>();
         for n in 0..300 {
-            let chunks: Vec<usize> = insert_chunks(n).collect();
+            let chunks = sizes(n);
             assert_eq!(chunks.iter().sum::<usize>(), n);
             assert!(
                 chunks
@@ -306,6 +333,6 @@ mod tests {
                     .all(|c| c.is_power_of_two() && *c <= INSERT_CHUNK)
             );
         }
-        assert_eq!(insert_chunks(200).collect::<Vec<_>>(), [64, 64, 64, 8]);
+        assert_eq!(sizes(200), [64, 64, 64, 8]);
     }
 }

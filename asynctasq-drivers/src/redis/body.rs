@@ -10,7 +10,7 @@
 use asynctasq_core::job::to_millis;
 use asynctasq_core::{NewJob, Result};
 
-use super::driver_err;
+use super::rows::driver_err;
 
 /// The body of `job`, created at `created_ms` (the dispatcher's clock).
 pub(super) fn encode(job: &NewJob, created_ms: i64) -> Vec<u8> {

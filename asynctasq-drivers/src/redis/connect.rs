@@ -44,7 +44,8 @@ pub struct RedisDriver {
 pub(super) struct Inner {
     pub(super) conn: Conn,
     pub(super) target: Target,
-    /// `PUBLISH`, or `SPUBLISH` on a cluster.
+    /// The command that scripts publish wake-ups with: sharded pub/sub on a
+    /// cluster (the message stays on the queue's shard), plain pub/sub otherwise.
     pub(super) publish: &'static str,
     pub(super) queues: Mutex<QueueCache>,
     pub(super) pushes: Arc<Pushes>,
@@ -78,7 +79,11 @@ impl RedisDriver {
         tracing::debug!(url = %target.redacted, prefix = %target.prefix, "redis driver connected");
         Ok(RedisDriver {
             inner: Arc::new(Inner {
-                publish: conn.publish_command(),
+                publish: if target.cluster {
+                    "SPUBLISH"
+                } else {
+                    "PUBLISH"
+                },
                 conn,
                 target,
                 queues: Mutex::default(),
@@ -141,7 +146,17 @@ impl Conn {
 
     async fn open_unbounded(target: &Target, pushes: PushSender) -> RedisResult<Conn> {
         let certs = match &target.tls_ca {
-            Some(path) => Some(read_ca(path)?),
+            Some(path) => Some(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(path).map_err(|e| {
+                    let kind = redis::ErrorKind::InvalidClientConfig;
+                    redis::RedisError::from((
+                        kind,
+                        "cannot read the tls_ca file",
+                        format!("{path}: {e}"),
+                    ))
+                })?),
+            }),
             None => None,
         };
         if target.tls {
@@ -154,61 +169,39 @@ impl Conn {
                 .push_sender(pushes)
                 .connection_timeout(target.connect_timeout)
                 .response_timeout(RESPONSE_TIMEOUT);
-            if let Some(root_cert) = certs {
-                builder = builder.certs(redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                });
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
             }
-            let client = builder.build()?;
-            Ok(Conn::Cluster(client.get_async_connection().await?))
-        } else {
-            let info = target.nodes[0].as_str().into_connection_info()?;
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_protocol(ProtocolVersion::RESP3);
-            let info = info.set_redis_settings(settings);
-            let client = match certs {
-                Some(root_cert) => redis::Client::build_with_tls(
-                    info,
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(root_cert),
-                    },
-                )?,
-                None => redis::Client::open(info)?,
-            };
-            // Bounded by `open`'s timeout, which names the bound.
-            let check = AsyncConnectionConfig::new()
-                .set_connection_timeout(None)
-                .set_response_timeout(None);
-            drop(
-                client
-                    .get_multiplexed_async_connection_with_config(&check)
-                    .await?,
-            );
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(target.connect_timeout))
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_min_delay(Duration::from_millis(20))
-                .set_max_delay(Duration::from_secs(1))
-                .set_number_of_retries(6)
-                .set_push_sender(pushes)
-                .set_automatic_resubscription();
-            Ok(Conn::Single(
-                ConnectionManager::new_with_config(client, config).await?,
-            ))
+            return Ok(Conn::Cluster(
+                builder.build()?.get_async_connection().await?,
+            ));
         }
-    }
-
-    /// The command that scripts publish wake-ups with: sharded pub/sub on a
-    /// cluster (the message stays on the queue's shard), plain pub/sub otherwise.
-    pub(super) fn publish_command(&self) -> &'static str {
-        match self {
-            Conn::Single(_) => "PUBLISH",
-            Conn::Cluster(_) => "SPUBLISH",
-        }
+        let info = target.nodes[0].as_str().into_connection_info()?;
+        let settings = info.redis_settings().clone();
+        let info = info.set_redis_settings(settings.set_protocol(ProtocolVersion::RESP3));
+        let client = match certs {
+            Some(certs) => redis::Client::build_with_tls(info, certs)?,
+            None => redis::Client::open(info)?,
+        };
+        // Bounded by `open`'s timeout, which names the bound.
+        let check = AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
+        drop(
+            client
+                .get_multiplexed_async_connection_with_config(&check)
+                .await?,
+        );
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(target.connect_timeout))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_secs(1))
+            .set_number_of_retries(6)
+            .set_push_sender(pushes)
+            .set_automatic_resubscription();
+        let manager = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Conn::Single(manager))
     }
 
     /// Subscribes to wake-up channels (resubscribed automatically after a reconnect).
@@ -218,16 +211,6 @@ impl Conn {
             Conn::Cluster(c) => c.ssubscribe(channels).await,
         }
     }
-}
-
-fn read_ca(path: &str) -> RedisResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "cannot read the tls_ca file",
-            format!("{path}: {e}"),
-        ))
-    })
 }
 
 impl ConnectionLike for Conn {

@@ -60,16 +60,8 @@ impl Driver for RedisDriver {
     }
 
     async fn claim(&self, params: ClaimParams<'_>) -> Result<Vec<ClaimedJob>> {
-        let mut out = Vec::new();
-        for queue in self.claim_order(params.queues).await? {
-            let left = params.max - out.len();
-            if left == 0 {
-                break;
-            }
-            self.claim_queue(queue, left, ms(params.lease), &mut out)
-                .await?;
-        }
-        Ok(out)
+        let lease_ms = ms(params.lease);
+        self.claim_jobs(params.queues, params.max, lease_ms).await
     }
 
     /// Redis keeps no completed jobs: [`Completion::Keep`] deletes too.
@@ -83,8 +75,7 @@ impl Driver for RedisDriver {
             .iter()
             .map(|r| (&r.receipt, to_millis(r.run_at), r.error.to_stored()));
         let n = applied(self.acks("retry", acks).await?);
-        self.inner.pushes.hub.publish_all_due();
-        Ok(n)
+        Ok(self.woke(n))
     }
 
     async fn bury(&self, burials: &[Burial]) -> Result<u64> {
@@ -97,8 +88,7 @@ impl Driver for RedisDriver {
     async fn release(&self, receipts: &[Receipt]) -> Result<u64> {
         let acks = receipts.iter().map(|r| (r, 0, String::new()));
         let n = applied(self.acks("release", acks).await?);
-        self.inner.pushes.hub.publish_all_due();
-        Ok(n)
+        Ok(self.woke(n))
     }
 
     async fn extend(&self, receipts: &[Receipt], lease: Duration) -> Result<Vec<Receipt>> {
@@ -170,8 +160,7 @@ impl Driver for RedisDriver {
 
     async fn dead_requeue(&self, selector: DeadSelector<'_>) -> Result<u64> {
         let n = self.dead_apply("requeue", selector).await?;
-        self.inner.pushes.hub.publish_all_due();
-        Ok(n)
+        Ok(self.woke(n))
     }
 
     async fn dead_purge(&self, selector: DeadSelector<'_>) -> Result<u64> {
@@ -191,7 +180,7 @@ impl Driver for RedisDriver {
 
     async fn queue_resume(&self, queue: &str) -> Result<()> {
         self.run::<()>(&scripts::PAUSE, queue, "0").await?;
-        self.inner.pushes.hub.publish_all_due();
+        self.woke(1);
         Ok(())
     }
 }

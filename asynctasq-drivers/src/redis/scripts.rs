@@ -244,26 +244,30 @@ impl RedisDriver {
         Ok(order.into_iter().map(|(_, i)| &queues[i]).collect())
     }
 
-    /// Leases up to `max` jobs of one queue into `out`, in bounded script calls.
-    pub(super) async fn claim_queue(
+    /// Leases up to `max` jobs of `queues` (in [`claim_order`](Self::claim_order)),
+    /// in bounded script calls.
+    pub(super) async fn claim_jobs(
         &self,
-        queue: &str,
+        queues: &[String],
         max: usize,
         lease_ms: i64,
-        out: &mut Vec<ClaimedJob>,
-    ) -> Result<()> {
-        let mut left = max;
-        while left > 0 {
-            let want = left.min(CLAIM_CHUNK);
-            let got = self.leases(&CLAIM, queue, (want, lease_ms)).await?;
-            let n = got.len();
-            out.extend(got.into_iter().map(|(_, job)| job));
-            if n < want {
-                break;
-            }
-            left -= n;
+    ) -> Result<Vec<ClaimedJob>> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
         }
-        Ok(())
+        for queue in self.claim_order(queues).await? {
+            while out.len() < max {
+                let want = (max - out.len()).min(CLAIM_CHUNK);
+                let got = self.leases(&CLAIM, queue, (want, lease_ms)).await?;
+                let drained = got.len() < want;
+                out.extend(got.into_iter().map(|(_, job)| job));
+                if drained {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The leases that `lua` (claim or expired) answers on `queue`, each

@@ -79,6 +79,17 @@ impl AsyncPushSender for PushSender {
     }
 }
 
+impl RedisDriver {
+    /// Tells this process's waiters that jobs may be claimable now, when
+    /// `n` (how many a write made ready) is not 0; returns `n`.
+    pub(super) fn woke(&self, n: u64) -> u64 {
+        if n > 0 {
+            self.inner.pushes.hub.publish_all_due();
+        }
+        n
+    }
+}
+
 /// Subscribes to the wake-up channels of the queues waited on (`SSUBSCRIBE`
 /// on a cluster), on the driver's connection, which resubscribes by itself
 /// after a reconnect.

@@ -7,10 +7,8 @@
 //! only on the rare paths: retry, release, rescue, lookup), never the
 //! payload; a claim hands the whole body back and the driver decodes it here.
 
+use asynctasq_core::NewJob;
 use asynctasq_core::job::to_millis;
-use asynctasq_core::{NewJob, Result};
-
-use super::driver_err;
 
 /// The body of `job`, created at `created_ms` (the dispatcher's clock).
 pub(super) fn encode(job: &NewJob, created_ms: i64) -> Vec<u8> {
@@ -45,25 +43,20 @@ pub(super) fn claimed(body: Vec<u8>) -> Claimed {
     })
 }
 
-/// Decodes a body written by [`encode`].
-fn decode(body: &[u8]) -> Result<Claimed> {
-    let malformed = |what: &str| driver_err(format!("malformed job body in redis: {what}"));
+/// Decodes a body written by [`encode`], or `None`.
+fn decode(body: &[u8]) -> Option<Claimed> {
     let mut rest = body;
-    let task_len = rmp::decode::read_str_len(&mut rest).map_err(|_| malformed("task"))? as usize;
-    let task = take(&mut rest, task_len).ok_or_else(|| malformed("task"))?;
-    let task = std::str::from_utf8(task).map_err(|_| malformed("task is not utf-8"))?;
-    let _priority: i64 = rmp::decode::read_int(&mut rest).map_err(|_| malformed("priority"))?;
-    let max_attempts: u32 =
-        rmp::decode::read_int(&mut rest).map_err(|_| malformed("max_attempts"))?;
-    let _run_at: i64 = rmp::decode::read_int(&mut rest).map_err(|_| malformed("run_at"))?;
-    let _created: i64 = rmp::decode::read_int(&mut rest).map_err(|_| malformed("created"))?;
-    let payload_len =
-        rmp::decode::read_bin_len(&mut rest).map_err(|_| malformed("payload"))? as usize;
-    let payload = take(&mut rest, payload_len).ok_or_else(|| malformed("payload"))?;
-    Ok(Claimed {
+    let task_len = rmp::decode::read_str_len(&mut rest).ok()? as usize;
+    let task = std::str::from_utf8(take(&mut rest, task_len)?).ok()?;
+    let _priority: i64 = rmp::decode::read_int(&mut rest).ok()?;
+    let max_attempts: u32 = rmp::decode::read_int(&mut rest).ok()?;
+    let _run_at: i64 = rmp::decode::read_int(&mut rest).ok()?;
+    let _created: i64 = rmp::decode::read_int(&mut rest).ok()?;
+    let payload_len = rmp::decode::read_bin_len(&mut rest).ok()? as usize;
+    Some(Claimed {
         task: task.to_owned(),
         max_attempts,
-        payload: payload.to_vec(),
+        payload: take(&mut rest, payload_len)?.to_vec(),
     })
 }
 
@@ -95,8 +88,8 @@ mod tests {
         assert_eq!(decoded.task, "send_email");
         assert_eq!(decoded.max_attempts, 7);
         assert_eq!(decoded.payload, vec![0, 1, 2, 255]);
-        assert!(decode(&body[..body.len() - 1]).is_err());
-        assert!(decode(b"not msgpack").is_err());
+        assert!(decode(&body[..body.len() - 1]).is_none());
+        assert!(decode(b"not msgpack").is_none());
         let foreign = claimed(b"not msgpack".to_vec());
         assert_eq!((foreign.task.as_str(), foreign.max_attempts), ("", 1));
         assert_eq!(foreign.payload, b"not msgpack");

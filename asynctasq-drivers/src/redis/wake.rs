@@ -1,66 +1,122 @@
-//! Wake-ups: scripts publish on a queue's channel when it may have claimable
-//! work; the connection hands the RESP3 push messages to [`WakeSender`], which
-//! wakes the local waiters of that queue at once (no task in between).
+//! The notifier: scripts publish on a queue's `wake` channel when it may
+//! have claimable work (the message: milliseconds until the earliest of the
+//! jobs is due, by the server's clock); the connection hands the RESP3 push
+//! messages to [`PushSender`], which publishes them into the driver's
+//! [`WakeHub`] at once (no task in between).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use redis::aio::AsyncPushSender;
+use async_trait::async_trait;
+use asynctasq_core::wake::{Notifier, Wake, WakeHub};
+use redis::aio::{AsyncPushSender, SendError};
 use redis::{PushInfo, PushKind, Value};
-use tokio::sync::Notify;
 
-/// The local waiters of each subscribed channel.
-#[derive(Debug, Default)]
-pub(crate) struct Wakers {
-    channels: Mutex<HashMap<Vec<u8>, Arc<Notify>>>,
+use super::RedisDriver;
+
+/// Where the connection's push messages go.
+#[derive(Debug)]
+pub(super) struct Pushes {
+    /// This process's wake-ups for the driver's server and prefix.
+    pub(super) hub: Arc<WakeHub>,
+    /// `{<prefix>:`, the start of every queue's channel.
+    start: String,
+    /// False from a disconnection until a (re)subscription is confirmed.
+    connected: AtomicBool,
 }
 
-impl Wakers {
-    /// The [`Notify`] of `channel`, created on first use.
-    pub(crate) fn of(&self, channel: &str) -> Arc<Notify> {
-        self.lock()
-            .entry(channel.as_bytes().to_vec())
-            .or_default()
-            .clone()
+impl Pushes {
+    /// Pushes into `hub`, for the channels of the queues under `prefix`.
+    pub(super) fn new(hub: Arc<WakeHub>, prefix: &str) -> Arc<Self> {
+        Arc::new(Pushes {
+            hub,
+            start: format!("{{{prefix}:"),
+            connected: AtomicBool::new(true),
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<Notify>>> {
-        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    /// The queue whose wake-up channel is `channel`.
+    fn queue_of<'a>(&self, channel: &'a [u8]) -> Option<&'a str> {
+        let channel = std::str::from_utf8(channel).ok()?;
+        channel.strip_prefix(&self.start)?.strip_suffix("}:wake")
     }
 
-    fn wake(&self, channel: &[u8]) {
-        if let Some(n) = self.lock().get(channel) {
-            n.notify_waiters();
-        }
-    }
-
-    /// Wakes everyone: after a disconnection messages may have been missed, so
-    /// waiters look at their queues again.
-    fn wake_all(&self) {
-        for n in self.lock().values() {
-            n.notify_waiters();
-        }
+    fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+        // Either way messages may have been missed: waiters look again.
+        self.hub.publish(Wake::Resync);
     }
 }
 
 /// Receives the connection's push messages.
 #[derive(Clone, Debug)]
-pub(crate) struct WakeSender(pub(crate) Arc<Wakers>);
+pub(super) struct PushSender(pub(super) Arc<Pushes>);
 
-impl AsyncPushSender for WakeSender {
-    fn send(&self, info: PushInfo) -> Result<(), redis::aio::SendError> {
-        match info.kind {
-            PushKind::Message | PushKind::SMessage => {
-                if let Some(Value::BulkString(channel)) = info.data.first() {
-                    self.0.wake(channel);
+impl AsyncPushSender for PushSender {
+    fn send(&self, info: PushInfo) -> Result<(), SendError> {
+        let pushes = &self.0;
+        match (info.kind, info.data.as_slice()) {
+            (PushKind::Message | PushKind::SMessage, [Value::BulkString(channel), message, ..]) => {
+                if let Some(queue) = pushes.queue_of(channel) {
+                    let delay = match message {
+                        Value::BulkString(ms) => std::str::from_utf8(ms).ok(),
+                        _ => None,
+                    };
+                    // A message that is no number (an older driver's) means now.
+                    let delay = delay.and_then(|ms| ms.parse().ok()).unwrap_or(0);
+                    pushes.hub.publish(Wake::Due {
+                        queue: Some(queue.into()),
+                        at: chrono::Utc::now() + chrono::Duration::milliseconds(delay),
+                    });
                 }
             }
-            // A lost connection, or a (re)subscription confirmed after one.
-            PushKind::Disconnection | PushKind::Subscribe | PushKind::SSubscribe => {
-                self.0.wake_all()
-            }
+            (PushKind::Disconnection, _) => pushes.set_connected(false),
+            // A subscription confirmed, maybe a resubscription after a reconnect.
+            (PushKind::Subscribe | PushKind::SSubscribe, _) => pushes.set_connected(true),
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl RedisDriver {
+    /// Tells this process's waiters that jobs may be claimable now, when
+    /// `n` (how many a write made ready) is not 0; returns `n`.
+    pub(super) fn woke(&self, n: u64) -> u64 {
+        if n > 0 {
+            self.inner.pushes.hub.publish_all_due();
+        }
+        n
+    }
+}
+
+/// Subscribes to the wake-up channels of the queues waited on (`SSUBSCRIBE`
+/// on a cluster), on the driver's connection, which resubscribes by itself
+/// after a reconnect.
+#[async_trait]
+impl Notifier for RedisDriver {
+    /// Subscribes to the channels of `queues` not subscribed yet (all of
+    /// them again after a disconnection); whether the connection is up.
+    async fn listen(&self, queues: &[String]) -> bool {
+        let mut subscribed = self.inner.subscribed.lock().await;
+        let pushes = &self.inner.pushes;
+        let again = !pushes.connected.load(Ordering::Relaxed);
+        for queue in queues {
+            let channel = format!("{}wake", self.queue_prefix(queue));
+            if !again && subscribed.contains(&channel) {
+                continue;
+            }
+            // One channel per command: on a cluster, channels of different
+            // queues live on different shards.
+            if let Err(e) = self.conn().subscribe(std::slice::from_ref(&channel)).await {
+                tracing::debug!(error = %e, "redis wake-up subscription failed");
+                return false;
+            }
+            subscribed.insert(channel);
+        }
+        if again && !queues.is_empty() {
+            pushes.connected.store(true, Ordering::Relaxed);
+        }
+        pushes.connected.load(Ordering::Relaxed)
     }
 }

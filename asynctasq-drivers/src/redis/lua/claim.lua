@@ -3,7 +3,7 @@
 -- Each claim counts an attempt and bumps the job's claim counter, the fencing token.
 -- Per priority level: ZRANGEBYSCORE, ZREM, MGET (bodies and metas), MSET (metas) and
 -- ZADD (leases), whatever the number of jobs.
--- Returns four values per job: id, claims, attempt, body.
+-- Returns five values per job: id, lease deadline, claims, attempt, body.
 if redis.call('EXISTS', pre .. 'paused') == 1 then
   return {}
 end
@@ -34,6 +34,7 @@ for _, prio in ipairs(prios) do
         leases[#leases + 1] = deadline
         leases[#leases + 1] = id
         out[#out + 1] = id
+        out[#out + 1] = deadline
         out[#out + 1] = claims
         out[#out + 1] = attempt
         out[#out + 1] = bodies[i]

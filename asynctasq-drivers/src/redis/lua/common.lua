@@ -134,9 +134,16 @@ local function forget(ids)
   call_many('DEL', nil, keys)
 end
 
--- Wakes workers waiting on this queue (the channel shares the queue's hash tag).
-local function wake()
-  redis.call(publish, pre .. 'wake', '1')
+-- Wakes workers waiting on this queue (the channel shares the queue's hash tag). The
+-- message is how many ms until the earliest of the jobs is due, at `at` (ms): 0 when
+-- due now or without `at`. A delay, not a time, so that waiters need not share the
+-- server's clock.
+local function wake(at)
+  local delay = 0
+  if at then
+    delay = math.max(0, at - now_ms())
+  end
+  redis.call(publish, pre .. 'wake', int(delay))
 end
 
 -- End of common.lua

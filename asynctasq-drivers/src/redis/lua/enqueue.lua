@@ -11,6 +11,7 @@ local stored = read_many('MGET', nil, keys)
 local bodies = {}
 local levels = {}
 local inserted = 0
+local due
 for k = 1, #keys do
   if not stored[k] then
     local i = 3 + (k - 1) * 4
@@ -25,6 +26,10 @@ for k = 1, #keys do
     members[#members + 1] = ARGV[i + 2]
     members[#members + 1] = ARGV[i]
     inserted = inserted + 1
+    local run_at = tonumber(ARGV[i + 2])
+    if not due or run_at < due then
+      due = run_at
+    end
   end
 end
 call_many('MSET', nil, bodies)
@@ -32,7 +37,7 @@ for prio, members in pairs(levels) do
   call_many('ZADD', pre .. 'pending:' .. prio, members)
   redis.call('ZADD', pre .. 'prios', prio, prio)
 end
-if inserted > 0 then
-  wake()
+if due then
+  wake(due)
 end
 return inserted

@@ -1,4 +1,4 @@
-//! Parsing of the driver's URLs: `redis://`, `rediss://`, `redis+cluster://` and
+//! The driver's configuration, parsed from its URLs: `redis://`, `rediss://`, `redis+cluster://` and
 //! `rediss+cluster://`, with the driver's own query parameters taken out before
 //! the rest goes to the `redis` crate.
 
@@ -32,6 +32,9 @@ pub(crate) struct Target {
     pub(crate) connect_timeout: Duration,
     /// The URL as [`redact`] shows it, for logs and errors.
     pub(crate) redacted: String,
+    /// The nodes and the prefix without credentials: which wake-up hub the
+    /// driver shares with the other drivers of the process.
+    pub(crate) identity: String,
 }
 
 impl fmt::Debug for Target {
@@ -85,6 +88,13 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
             .unwrap_or(split.database_url.len()),
     );
     validate_prefix(&prefix)?;
+    let hosts = authority_path
+        .rsplit_once('@')
+        .map_or(authority_path, |(_, h)| h);
+    let identity = format!(
+        "{scheme}://{}?prefix={prefix}",
+        hosts.trim_end_matches("/0").trim_end_matches('/')
+    );
     if tls_ca.is_some() && !tls {
         return Err("`tls_ca` needs a `rediss` url".into());
     }
@@ -127,11 +137,12 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
         tls_ca,
         connect_timeout,
         redacted,
+        identity,
     })
 }
 
 /// Rejects prefixes that would break the `{…}` hash tags of the key layout.
-pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
+fn validate_prefix(prefix: &str) -> Result<(), String> {
     if prefix.is_empty() {
         return Err("the redis key prefix must not be empty".into());
     }
@@ -158,6 +169,11 @@ mod tests {
             "redis://:***@127.0.0.1:6380/2?prefix=app%3Ajobs&protocol=resp3"
         );
         assert!(!format!("{t:?}").contains("secret"));
+        assert_eq!(t.identity, "redis://127.0.0.1:6380/2?prefix=app:jobs");
+        assert_eq!(
+            parse("redis://u:p@w@h:1/0").unwrap().identity,
+            parse("redis://h:1/").unwrap().identity
+        );
     }
 
     #[test]
@@ -165,6 +181,7 @@ mod tests {
         let t = parse("Rediss+Cluster://:pw@a:1,b:2").unwrap();
         assert!(t.cluster && t.tls);
         assert_eq!(t.nodes, ["rediss://:pw@a:1/", "rediss://:pw@b:2/"]);
+        assert_eq!(t.identity, "rediss+cluster://a:1,b:2?prefix=asynctasq");
         assert_eq!(t.redacted, "Rediss+Cluster://:***@a:1,b:2");
         assert_eq!(parse("REDIS://h").unwrap().nodes, ["redis://h"]);
     }

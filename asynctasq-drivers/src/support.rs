@@ -1,44 +1,13 @@
 //! Small pieces shared by the drivers that store jobs outside the process
 //! (SQLite, Postgres, MySQL/MariaDB, Redis): stored state names, stored
-//! numbers, the schema-version check and the SQL drivers' wake-up message.
+//! numbers and the schema-version check.
 //! The stored form of attempt errors is
 //! [`asynctasq_core::stored_error`]; URL handling (driver options,
 //! redaction) is [`asynctasq_core::url`].
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use std::sync::Arc;
-
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 use asynctasq_core::QueueStats;
 use asynctasq_core::{Error, JobState, Result};
-
-/// What a waiting worker is told by the driver's wake-up fan-out.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Wake {
-    /// Jobs of `queue` (of every queue when `None`) are due at `due_ms`
-    /// (epoch milliseconds).
-    Due {
-        /// The queue, or `None` for all.
-        queue: Option<Arc<str>>,
-        /// When the earliest of the jobs is due.
-        due_ms: i64,
-    },
-    /// Wake-ups may have been missed: look at the database again.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    Resync,
-}
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-impl Wake {
-    /// Whether a waiter on `queues` should care.
-    pub(crate) fn concerns(&self, queues: &[String]) -> bool {
-        match self {
-            Wake::Due { queue: Some(q), .. } => queues.iter().any(|w| **w == **q),
-            _ => true,
-        }
-    }
-}
 
 /// The admin-visible state for a state name read back by a lookup
 /// (`scheduled`/`ready` are told apart from a pending job's `run_at` by the

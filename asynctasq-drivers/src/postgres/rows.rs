@@ -1,24 +1,40 @@
 //! Decoding result rows into core types.
 
+use std::cmp::Reverse;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use asynctasq_core::{AttemptError, ClaimedJob, ExpiredLease, JobId, JobInfo, Receipt, Result};
+use asynctasq_core::{
+    AttemptError, ClaimedJob, ExpiredLease, JobId, JobInfo, QueueStats, Receipt, Result,
+};
 
 use super::db_err;
-use crate::support::{attempt_u32, state_from_str};
+use crate::support::{attempt_u32, queue_stats, state_from_str};
 
 /// A claimed job and the fields that order a claim batch.
-pub(super) struct Claimed {
-    pub(super) job: ClaimedJob,
-    pub(super) priority: i16,
-    pub(super) run_at: DateTime<Utc>,
+struct Claimed {
+    job: ClaimedJob,
+    priority: i16,
+    run_at: DateTime<Utc>,
+}
+
+/// The rows of [`super::sql::CLAIM`] (which come back in no particular
+/// order) in claim order: highest priority first, then earliest `run_at`,
+/// then oldest id.
+pub(super) fn claimed_in_order(rows: &[PgRow], token: i64) -> Result<Vec<ClaimedJob>> {
+    let mut claimed = rows
+        .iter()
+        .map(|row| claimed(row, token))
+        .collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|c| (Reverse(c.priority), c.run_at, c.job.receipt.id));
+    Ok(claimed.into_iter().map(|c| c.job).collect())
 }
 
 /// A row of [`super::sql::CLAIM`].
-pub(super) fn claimed(row: &PgRow, token: i64) -> Result<Claimed> {
+fn claimed(row: &PgRow, token: i64) -> Result<Claimed> {
     let id: Uuid = row.try_get(0).map_err(db_err)?;
     let attempt: i32 = row.try_get(5).map_err(db_err)?;
     let max_attempts: i32 = row.try_get(6).map_err(db_err)?;
@@ -77,4 +93,14 @@ pub(super) fn info(row: &PgRow) -> Result<JobInfo> {
         created_at,
         errors: AttemptError::from_stored_list(&errors, created_at),
     })
+}
+
+/// A row of [`super::sql::STATS_QUEUES`] or [`super::sql::STATS_ALL`].
+pub(super) fn stats(row: &PgRow) -> Result<QueueStats> {
+    let n = |i: usize| row.try_get::<i64, _>(i).map_err(db_err);
+    Ok(queue_stats(
+        row.try_get(0).map_err(db_err)?,
+        [n(1)?, n(2)?, n(3)?, n(4)?],
+        row.try_get(5).map_err(db_err)?,
+    ))
 }

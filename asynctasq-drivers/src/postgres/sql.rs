@@ -134,18 +134,18 @@ pub(super) const CLAIM: &str = concat!(
 /// Deletes completed jobs. `$1` ids, `$2` tokens.
 pub(super) const COMPLETE: &str = concat!("DELETE FROM asynctasq_jobs j USING ", held!());
 
-/// Marks jobs completed and keeps them (retention on). `$1` ids, `$2` tokens.
-pub(super) const COMPLETE_RETAINED: &str = concat!(
+/// Marks jobs completed and keeps them ([`Completion::Keep`](asynctasq_core::Completion::Keep)).
+/// `$1` ids, `$2` tokens.
+pub(super) const COMPLETE_KEPT: &str = concat!(
     "UPDATE asynctasq_jobs j SET state = 'completed', finished_at = now(), \
        lease_token = NULL, lease_until = NULL, worker = NULL FROM ",
     held!()
 );
 
-/// Deletes up to `$2` completed jobs that finished more than `$1`
-/// milliseconds ago, oldest first.
+/// Deletes up to `$2` kept completed jobs that completed before `$1`,
+/// oldest first.
 pub(super) const PRUNE_COMPLETED: &str = "DELETE FROM asynctasq_jobs WHERE id = ANY(ARRAY( \
-       SELECT id FROM asynctasq_jobs \
-       WHERE state = 'completed' AND finished_at < now() - $1 * interval '1 millisecond' \
+       SELECT id FROM asynctasq_jobs WHERE state = 'completed' AND finished_at < $1 \
        ORDER BY finished_at LIMIT $2))";
 
 /// Returns running jobs to ready without counting the attempt. `$1` ids,
@@ -197,11 +197,11 @@ pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts,
      ORDER BY lease_until, id LIMIT $2";
 
 /// Milliseconds until the earliest pending job of the unpaused queues `$1`
-/// is due (zero or negative: due now), or NULL when they hold none.
+/// is due, rounded up (zero or negative: due now), or NULL when they hold none.
 pub(super) const NEXT_DUE: &str = concat!(
     "WITH RECURSIVE ",
     levels!(),
-    " SELECT floor(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::int8 FROM levels"
+    " SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::int8 FROM levels"
 );
 
 /// Counts by state for the queues `$1`, each from its partial index.

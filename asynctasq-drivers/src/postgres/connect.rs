@@ -21,7 +21,7 @@ use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Row};
 
 use asynctasq_core::wake::{Wake, WakeHub};
-use asynctasq_core::{Error, Result};
+use asynctasq_core::{Error, Result, Timestamp};
 
 use super::wake::Listener;
 use super::{NAME, PgConfig, db_err};
@@ -246,11 +246,12 @@ impl PgDriver {
         (!self.listening()).then_some(&*self.inner.hub)
     }
 
-    /// Publishes `wake` locally (see [`local_hub`](Self::local_hub)) when
-    /// `moved` jobs became claimable.
-    pub(super) fn wake_locally(&self, moved: u64, wake: Wake) {
+    /// Tells this process's waiters (see [`local_hub`](Self::local_hub))
+    /// that `moved` jobs of `queue` (of any queue when `None`) are due at `at`.
+    pub(super) fn wake_locally(&self, moved: u64, queue: Option<&str>, at: Timestamp) {
         if let Some(hub) = self.local_hub().filter(|_| moved > 0) {
-            hub.publish(wake);
+            let queue = queue.map(Arc::from);
+            hub.publish(Wake::Due { queue, at });
         }
     }
 }

@@ -2,7 +2,6 @@
 //! run through the helpers of [`connect`](super::connect), its rows read by
 //! [`rows`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,7 +10,7 @@ use uuid::Uuid;
 
 use asynctasq_core::driver::not_extended;
 use asynctasq_core::job::{from_millis, to_millis};
-use asynctasq_core::wake::{PollInterval, Wake, Wakeups};
+use asynctasq_core::wake::{PollInterval, Wakeups};
 use asynctasq_core::{
     Burial, Capabilities, ClaimParams, ClaimedJob, Completion, DeadListParams, DeadSelector,
     Driver, ExpiredLease, ExpiredParams, JobId, JobInfo, NewJob, PruneParams, QueueStats, Receipt,
@@ -110,7 +109,7 @@ impl Driver for PgDriver {
                 .bind(params.worker)
         })
         .await?;
-        rows::claimed_in_order(&rows, token)
+        rows::claimed_in_order(&rows)
     }
 
     async fn complete(&self, receipts: &[Receipt], completion: Completion) -> Result<u64> {
@@ -140,8 +139,8 @@ impl Driver for PgDriver {
                 .bind(&errors)
         })
         .await?;
-        // Due now or later: the waiters look at the next due job again.
-        self.wake_locally(retried, Wake::Changed);
+        let earliest = retries.iter().map(|r| r.run_at).min();
+        self.wake_locally(retried, None, earliest.unwrap_or_else(Utc::now));
         Ok(retried)
     }
 
@@ -166,13 +165,7 @@ impl Driver for PgDriver {
             sqlx::query(sql::RELEASE).bind(&ids).bind(&tokens)
         })
         .await?;
-        self.wake_locally(
-            released,
-            Wake::Due {
-                queue: None,
-                at: Utc::now(),
-            },
-        );
+        self.wake_locally(released, None, Utc::now());
         Ok(released)
     }
 
@@ -210,7 +203,7 @@ impl Driver for PgDriver {
                 .bind(count(params.limit))
         })
         .await?;
-        rows.iter().map(rows::expired).collect()
+        rows.iter().map(rows::job).collect()
     }
 
     async fn next_due(&self, queues: &[String]) -> Result<Option<Duration>> {
@@ -266,13 +259,7 @@ impl Driver for PgDriver {
             DeadSelector::All { queue: Some(q) } => sqlx::query(sql::DEAD_REQUEUE_QUEUE).bind(q),
         })
         .await?;
-        self.wake_locally(
-            requeued,
-            Wake::Due {
-                queue: None,
-                at: Utc::now(),
-            },
-        );
+        self.wake_locally(requeued, None, Utc::now());
         Ok(requeued)
     }
 
@@ -296,11 +283,7 @@ impl Driver for PgDriver {
 
     async fn queue_resume(&self, queue: &str) -> Result<()> {
         execute(self.main(), || sqlx::query(sql::QUEUE_RESUME).bind(queue)).await?;
-        let resumed = Wake::Due {
-            queue: Some(Arc::from(queue)),
-            at: Utc::now(),
-        };
-        self.wake_locally(1, resumed);
+        self.wake_locally(1, Some(queue), Utc::now());
         Ok(())
     }
 }

@@ -7,10 +7,11 @@
 //! Statements that make jobs claimable again call `asynctasq_wake` (see the
 //! schema) for the queues they touched, so idle workers wake at once.
 
-/// Columns that a claim returns, in [`super::rows::claimed`] order.
-macro_rules! claimed_columns {
+/// Columns of a [`ClaimedJob`](asynctasq_core::ClaimedJob) of the jobs `j`,
+/// in [`super::rows::job`] order.
+macro_rules! job_columns {
     () => {
-        "j.id, j.task, j.queue, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload"
+        "j.id, j.task, j.queue, j.attempt, j.max_attempts, j.payload, j.lease_token"
     };
 }
 
@@ -128,7 +129,8 @@ pub(super) const CLAIM: &str = concat!(
        lease_token = $3, lease_until = now() + $4 * interval '1 millisecond', worker = $5 \
      WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) \
      RETURNING ",
-    claimed_columns!()
+    job_columns!(),
+    ", j.priority, j.run_at"
 );
 
 /// Deletes completed jobs. `$1` ids, `$2` tokens.
@@ -190,11 +192,14 @@ pub(super) const BURY: &str = "UPDATE asynctasq_jobs j SET state = 'dead', faile
      WHERE j.id = r.id AND j.lease_token = r.token";
 
 /// Up to `$2` running jobs whose lease expired before `$1` (the server's
-/// `now()` when NULL), earliest expiry first (columns read by
-/// `rows::expired`).
-pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
-     FROM asynctasq_jobs WHERE state = 'running' AND lease_until < COALESCE($1::timestamptz, now()) \
-     ORDER BY lease_until, id LIMIT $2";
+/// `now()` when NULL), earliest expiry first.
+pub(super) const EXPIRED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM asynctasq_jobs j \
+     WHERE j.state = 'running' AND j.lease_until < COALESCE($1::timestamptz, now()) \
+     ORDER BY j.lease_until, j.id LIMIT $2"
+);
 
 /// Milliseconds until the earliest pending job of the unpaused queues `$1`
 /// is due, rounded up (zero or negative: due now), or NULL when they hold none.

@@ -43,16 +43,13 @@ fn parse_payload(payload: &str) -> Wake {
     parsed.unwrap_or(Wake::Changed)
 }
 
-/// Whether the listener task is connected, shared with the task.
-#[derive(Debug, Default)]
-struct Listening(AtomicBool);
-
 /// Starts the `LISTEN` task on first use and says whether it is connected.
 #[derive(Debug)]
 pub(super) struct Listener {
     hub: Arc<WakeHub>,
     options: PgConnectOptions,
-    listening: Arc<Listening>,
+    /// Whether the task is connected; set by the task.
+    listening: Arc<AtomicBool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -69,7 +66,7 @@ impl Listener {
 
     /// Whether notifications are being received right now.
     pub(super) fn is_listening(&self) -> bool {
-        self.listening.0.load(Ordering::Acquire)
+        self.listening.load(Ordering::Acquire)
     }
 }
 
@@ -98,11 +95,11 @@ impl Drop for Listener {
 
 /// Sets the listening flag (and tells the waiters to look again); clears it
 /// when the task ends, however it ends.
-struct ListenState(Arc<WakeHub>, Arc<Listening>);
+struct ListenState(Arc<WakeHub>, Arc<AtomicBool>);
 
 impl ListenState {
     fn set(&self, listening: bool) {
-        self.1.0.store(listening, Ordering::Release);
+        self.1.store(listening, Ordering::Release);
         self.0.publish(Wake::Resync);
     }
 }
@@ -114,7 +111,7 @@ impl Drop for ListenState {
 }
 
 /// The listener task: connects, listens, forwards; reconnects with backoff.
-async fn run(options: PgConnectOptions, hub: Arc<WakeHub>, listening: Arc<Listening>) {
+async fn run(options: PgConnectOptions, hub: Arc<WakeHub>, listening: Arc<AtomicBool>) {
     let state = ListenState(hub.clone(), listening);
     // Its own pool of one connection: never a slot of the application's pool,
     // and sqlx's listener reconnects through it.

@@ -19,9 +19,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Row};
+use uuid::Uuid;
 
 use asynctasq_core::wake::{Wake, WakeHub};
-use asynctasq_core::{Error, Result, Timestamp};
+use asynctasq_core::{Error, JobId, Receipt, Result, Timestamp};
 
 use super::wake::Listener;
 use super::{NAME, PgConfig, db_err};
@@ -296,6 +297,26 @@ pub(super) async fn moved<'q>(pool: &PgPool, query: impl Fn() -> PgQuery<'q>) ->
         .await
         .map_err(db_err)?;
     Ok(non_negative(row.try_get(0).map_err(db_err)?))
+}
+
+/// The ids and tokens of `receipts`, the `$1` and `$2` of fenced statements.
+pub(super) fn receipt_columns<'a>(
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+) -> (Vec<Uuid>, Vec<i64>) {
+    receipts.into_iter().map(|r| (r.id.0, r.token)).unzip()
+}
+
+/// The ids of `ids`, for `$1::uuid[]`.
+pub(super) fn uuids(ids: &[JobId]) -> Vec<Uuid> {
+    ids.iter().map(|id| id.0).collect()
+}
+
+/// Whether `error` is a duplicate job id: on a retried insert, the rows of
+/// the try whose connection was lost, which had committed (ids are fresh
+/// UUIDs, and the statement inserts all of its rows or none).
+pub(super) fn is_own_duplicate(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.is_unique_violation() && db.constraint() == Some("asynctasq_jobs_pkey"))
 }
 
 /// SQLSTATE classes that mean the session is gone: `admin_shutdown`

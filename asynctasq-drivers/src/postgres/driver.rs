@@ -17,28 +17,12 @@ use asynctasq_core::{
     Result, Retry,
 };
 
-use super::connect::{execute, fetch_all, moved, retry_lost};
+use super::connect::{
+    execute, fetch_all, is_own_duplicate, moved, receipt_columns, retry_lost, uuids,
+};
 use super::{NAME, PgDriver, PgInsert, db_err, rows, schema, sql};
 use crate::support::{count, millis};
 use crate::txn::INSTANCE_QUERY;
-
-/// The ids and tokens of `receipts`, the `$1` and `$2` of fenced statements.
-fn receipt_columns<'a>(receipts: impl IntoIterator<Item = &'a Receipt>) -> (Vec<Uuid>, Vec<i64>) {
-    receipts.into_iter().map(|r| (r.id.0, r.token)).unzip()
-}
-
-/// The ids of `ids`, for `$1::uuid[]`.
-fn uuids(ids: &[JobId]) -> Vec<Uuid> {
-    ids.iter().map(|id| id.0).collect()
-}
-
-/// Whether `error` is a duplicate job id: on a retried insert, the rows of
-/// the try whose connection was lost, which had committed (ids are fresh
-/// UUIDs, and the statement inserts all of its rows or none).
-fn is_own_duplicate(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db)
-        if db.is_unique_violation() && db.constraint() == Some("asynctasq_jobs_pkey"))
-}
 
 #[async_trait]
 impl Driver for PgDriver {

@@ -652,16 +652,15 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
     eprintln!("across a restart: {} jobs ran; {report:?}", ran.len());
 }
 
-/// `retain_completed`: completed jobs are kept as `completed`, then pruned.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retained_completed_jobs_are_kept_then_pruned() {
-    let driver = driver(&unique("at-retain"), "&retain_completed=1s").await;
-    let driver: Arc<dyn Driver> = Arc::new(driver);
-    asynctasq_core::conformance::acks::retained_completed_jobs_are_kept_then_pruned(
-        &driver,
-        Duration::from_secs(1),
-    )
-    .await;
+/// Keeping completed jobs is the worker's setting now: a URL that still
+/// carries the old driver option is refused, with where the setting went.
+#[tokio::test]
+async fn a_url_with_retain_completed_names_the_worker_setting() {
+    let url = format!("{}/{DATABASE}?retain_completed=1h", server());
+    let err = PgDriver::connect(&url).await.unwrap_err().to_string();
+    assert!(err.contains("retain_completed=1h"), "{err}");
+    assert!(err.contains("Worker::retain_completed"), "{err}");
+    assert!(err.contains("--retain-completed"), "{err}");
 }
 
 /// A worker's maintenance pass prunes the completed jobs it kept. In a
@@ -676,7 +675,7 @@ async fn a_worker_prunes_retained_completed_jobs() {
         .await
         .unwrap();
     let url = format!(
-        "{}/{DATABASE}?max_connections=4&retain_completed=1s&options[search_path]={schema}",
+        "{}/{DATABASE}?max_connections=4&options[search_path]={schema}",
         server()
     );
     let driver = PgDriver::connect(&url).await.expect("connect");
@@ -715,6 +714,7 @@ async fn a_worker_prunes_retained_completed_jobs() {
             rescue_interval: Duration::from_millis(200),
             ..Default::default()
         })
+        .retain_completed(Duration::from_secs(1))
         .registry(counting::registry())
         .queues([q.as_str()]);
     let run = tokio::spawn(worker.run_until(async {

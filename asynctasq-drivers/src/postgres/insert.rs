@@ -17,6 +17,7 @@ use asynctasq_core::job::{from_millis, to_millis};
 use asynctasq_core::{NewJob, Result};
 
 use super::{db_err, sql};
+use crate::support::non_negative;
 
 /// A batch of jobs as the seven parallel arrays that [`PgInsert::SQL`] binds.
 ///
@@ -139,8 +140,7 @@ impl<'a> PgInsert<'a> {
             return Ok(0);
         }
         let row = self.query().fetch_one(executor).await.map_err(db_err)?;
-        let inserted: i64 = row.try_get(0).map_err(db_err)?;
-        Ok(u64::try_from(inserted).unwrap_or(0))
+        Ok(non_negative(row.try_get(0).map_err(db_err)?))
     }
 
     /// The batch as sea-orm statements (multi-row `VALUES`, at most 1,000
@@ -156,20 +156,10 @@ impl<'a> PgInsert<'a> {
                 let mut sql = String::from(sql::INSERT_VALUES_HEAD);
                 let mut values = Vec::with_capacity((end - start) * 7);
                 for (row, i) in (start..end).enumerate() {
-                    let p = row * 7;
-                    if row > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5,
-                        p + 6,
-                        p + 7
-                    ));
+                    let params: Vec<String> =
+                        (1..=7).map(|k| format!("${}", row * 7 + k)).collect();
+                    let comma = if row > 0 { ", " } else { "" };
+                    sql.push_str(&format!("{comma}({})", params.join(", ")));
                     values.extend([
                         Value::from(self.ids[i]),
                         Value::from(self.tasks[i]),

@@ -7,7 +7,7 @@
 //! schema current and do nothing. DDL is transactional in Postgres, so a
 //! failed migration leaves no half-built schema behind.
 
-use sqlx::PgPool;
+use sqlx::{AssertSqlSafe, PgPool};
 
 use asynctasq_core::Result;
 
@@ -160,23 +160,17 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<Vec<i32>> {
     // (`trigger … does not exist, skipping`), which sqlx logs at INFO: on a
     // fresh database they look alarming and mean nothing. Only for this
     // transaction: the connection goes back to the pool unchanged.
-    sqlx::raw_sql("SET LOCAL client_min_messages = warning")
+    // Then the lock, and the version table, in the same round trip.
+    let prepare = format!(
+        "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); \
+         CREATE TABLE IF NOT EXISTS asynctasq_schema ( \
+             version    integer     NOT NULL PRIMARY KEY, \
+             applied_at timestamptz NOT NULL DEFAULT now())"
+    );
+    sqlx::raw_sql(AssertSqlSafe(prepare))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS asynctasq_schema (
-             version    integer     NOT NULL PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
     let current: i32 = sqlx::query_scalar(CURRENT_VERSION)
         .fetch_one(&mut *tx)
         .await
@@ -185,12 +179,8 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<Vec<i32>> {
     let mut applied = Vec::new();
     for (index, ddl) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
-        sqlx::raw_sql(*ddl)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query("INSERT INTO asynctasq_schema (version) VALUES ($1)")
-            .bind(version)
+        let ddl = format!("{ddl};\nINSERT INTO asynctasq_schema (version) VALUES ({version})");
+        sqlx::raw_sql(AssertSqlSafe(ddl))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

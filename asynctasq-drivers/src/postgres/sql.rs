@@ -7,10 +7,11 @@
 //! Statements that make jobs claimable again call `asynctasq_wake` (see the
 //! schema) for the queues they touched, so idle workers wake at once.
 
-/// Columns that a claim returns, in [`super::rows::claimed`] order.
-macro_rules! claimed_columns {
+/// Columns of a [`ClaimedJob`](asynctasq_core::ClaimedJob) of the jobs `j`,
+/// in [`super::rows::job`] order.
+macro_rules! job_columns {
     () => {
-        "j.id, j.task, j.queue, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload"
+        "j.id, j.task, j.queue, j.attempt, j.max_attempts, j.payload, j.lease_token"
     };
 }
 
@@ -128,24 +129,25 @@ pub(super) const CLAIM: &str = concat!(
        lease_token = $3, lease_until = now() + $4 * interval '1 millisecond', worker = $5 \
      WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) \
      RETURNING ",
-    claimed_columns!()
+    job_columns!(),
+    ", j.priority, j.run_at"
 );
 
 /// Deletes completed jobs. `$1` ids, `$2` tokens.
 pub(super) const COMPLETE: &str = concat!("DELETE FROM asynctasq_jobs j USING ", held!());
 
-/// Marks jobs completed and keeps them (retention on). `$1` ids, `$2` tokens.
-pub(super) const COMPLETE_RETAINED: &str = concat!(
+/// Marks jobs completed and keeps them ([`Completion::Keep`](asynctasq_core::Completion::Keep)).
+/// `$1` ids, `$2` tokens.
+pub(super) const COMPLETE_KEPT: &str = concat!(
     "UPDATE asynctasq_jobs j SET state = 'completed', finished_at = now(), \
        lease_token = NULL, lease_until = NULL, worker = NULL FROM ",
     held!()
 );
 
-/// Deletes up to `$2` completed jobs that finished more than `$1`
-/// milliseconds ago, oldest first.
+/// Deletes up to `$2` kept completed jobs that completed before `$1`,
+/// oldest first.
 pub(super) const PRUNE_COMPLETED: &str = "DELETE FROM asynctasq_jobs WHERE id = ANY(ARRAY( \
-       SELECT id FROM asynctasq_jobs \
-       WHERE state = 'completed' AND finished_at < now() - $1 * interval '1 millisecond' \
+       SELECT id FROM asynctasq_jobs WHERE state = 'completed' AND finished_at < $1 \
        ORDER BY finished_at LIMIT $2))";
 
 /// Returns running jobs to ready without counting the attempt. `$1` ids,
@@ -190,18 +192,21 @@ pub(super) const BURY: &str = "UPDATE asynctasq_jobs j SET state = 'dead', faile
      WHERE j.id = r.id AND j.lease_token = r.token";
 
 /// Up to `$2` running jobs whose lease expired before `$1` (the server's
-/// `now()` when NULL), earliest expiry first (columns read by
-/// `rows::expired`).
-pub(super) const EXPIRED: &str = "SELECT id, task, queue, attempt, max_attempts, payload, lease_token \
-     FROM asynctasq_jobs WHERE state = 'running' AND lease_until < COALESCE($1::timestamptz, now()) \
-     ORDER BY lease_until, id LIMIT $2";
+/// `now()` when NULL), earliest expiry first.
+pub(super) const EXPIRED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM asynctasq_jobs j \
+     WHERE j.state = 'running' AND j.lease_until < COALESCE($1::timestamptz, now()) \
+     ORDER BY j.lease_until, j.id LIMIT $2"
+);
 
 /// Milliseconds until the earliest pending job of the unpaused queues `$1`
-/// is due (zero or negative: due now), or NULL when they hold none.
+/// is due, rounded up (zero or negative: due now), or NULL when they hold none.
 pub(super) const NEXT_DUE: &str = concat!(
     "WITH RECURSIVE ",
     levels!(),
-    " SELECT floor(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::int8 FROM levels"
+    " SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::int8 FROM levels"
 );
 
 /// Counts by state for the queues `$1`, each from its partial index.

@@ -1,14 +1,15 @@
-//! Wake-ups: one `LISTEN` connection per driver, fanned out to every waiter.
+//! The notifier: one `LISTEN` connection per driver, feeding the process's
+//! [`WakeHub`].
 //!
 //! The driver's inserts (and the statements that make jobs claimable again)
 //! call `pg_notify('asynctasq_jobs', '<due epoch ms>:<queue>')`. A background
 //! task owns a dedicated connection (its own one-connection pool, so it never
 //! takes a slot of the application's pool) that listens on that channel and
-//! broadcasts each notification to the waiters of this process.
+//! publishes each notification into the hub.
 //!
 //! Notifications are not durable: those sent while the listener is
 //! disconnected are lost. So whenever the listener loses its connection or
-//! (re)connects, it broadcasts [`Wake::Resync`]: every waiter returns, and the
+//! (re)connects, it publishes [`Wake::Resync`]: every waiter returns, and the
 //! worker claims again, finding whatever arrived in the gap. While the
 //! listener is down, waiters poll at the driver's `poll_interval`.
 
@@ -16,126 +17,102 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::support::Wake;
+use asynctasq_core::job::from_millis;
+use asynctasq_core::wake::{Notifier, Wake, WakeHub};
 
 /// The notification channel.
-pub(super) const CHANNEL: &str = "asynctasq_jobs";
+const CHANNEL: &str = "asynctasq_jobs";
 
 /// Pause before the first reconnection attempt; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Parses a notification payload (`<due epoch ms>:<queue>`); anything
-/// unexpected wakes everyone.
-pub(super) fn parse_payload(payload: &str) -> Wake {
-    let Some((due, queue)) = payload.split_once(':') else {
-        return Wake::Resync;
-    };
-    match due.parse::<i64>() {
-        Ok(due_ms) => Wake::Due {
+/// unexpected means "look again".
+fn parse_payload(payload: &str) -> Wake {
+    let parsed = payload.split_once(':').and_then(|(due, queue)| {
+        Some(Wake::Due {
+            at: from_millis(due.parse().ok()?),
             queue: (!queue.is_empty()).then(|| Arc::from(queue)),
-            due_ms,
-        },
-        Err(_) => Wake::Resync,
-    }
+        })
+    });
+    parsed.unwrap_or(Wake::Changed)
 }
 
-/// State shared by the hub and its listener task.
+/// Starts the `LISTEN` task on first use and says whether it is connected.
 #[derive(Debug)]
-struct Shared {
-    tx: broadcast::Sender<Wake>,
-    listening: AtomicBool,
-}
-
-impl Shared {
-    fn publish(&self, wake: Wake) {
-        // No receivers is fine: nobody is waiting.
-        let _ = self.tx.send(wake);
-    }
-}
-
-/// Fans notifications out to waiters; starts its listener on first use.
-#[derive(Debug)]
-pub(super) struct Hub {
-    shared: Arc<Shared>,
-    /// Connection options for the listener, `None` when listening is off.
-    options: Option<PgConnectOptions>,
+pub(super) struct Listener {
+    hub: Arc<WakeHub>,
+    options: PgConnectOptions,
+    /// Whether the task is connected; set by the task.
+    listening: Arc<AtomicBool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Hub {
-    /// A hub that listens with `options`, or never listens when `None`.
-    pub(super) fn new(options: Option<PgConnectOptions>) -> Self {
-        let (tx, _) = broadcast::channel(1024);
-        Hub {
-            shared: Arc::new(Shared {
-                tx,
-                listening: AtomicBool::new(false),
-            }),
+impl Listener {
+    /// A listener that connects with `options` and publishes into `hub`.
+    pub(super) fn new(options: PgConnectOptions, hub: Arc<WakeHub>) -> Self {
+        Listener {
+            hub,
             options,
+            listening: Arc::default(),
             task: Mutex::new(None),
         }
     }
 
-    /// A receiver of the wake-ups published from now on.
-    pub(super) fn subscribe(&self) -> broadcast::Receiver<Wake> {
-        self.shared.tx.subscribe()
-    }
-
-    /// Publishes a wake-up to this process's waiters.
-    pub(super) fn publish(&self, wake: Wake) {
-        self.shared.publish(wake);
-    }
-
-    /// Starts the listener if it is not running (it stops when its runtime
-    /// does), and says whether it is listening now.
-    pub(super) fn ensure_listening(&self) -> bool {
-        let Some(options) = &self.options else {
-            return false;
-        };
-        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        if task.as_ref().is_none_or(|t| t.is_finished()) {
-            *task = Some(tokio::spawn(run(options.clone(), self.shared.clone())));
-        }
-        self.is_listening()
-    }
-
     /// Whether notifications are being received right now.
     pub(super) fn is_listening(&self) -> bool {
-        self.shared.listening.load(Ordering::Acquire)
+        self.listening.load(Ordering::Acquire)
     }
 }
 
-impl Drop for Hub {
+#[async_trait]
+impl Notifier for Listener {
+    /// Starts the listener if it is not running (it stops when its runtime
+    /// does). It listens for every queue: the channel is the database's.
+    async fn listen(&self, _queues: &[String]) -> bool {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if task.as_ref().is_none_or(|t| t.is_finished()) {
+            let (options, hub) = (self.options.clone(), self.hub.clone());
+            *task = Some(tokio::spawn(run(options, hub, self.listening.clone())));
+        }
+        self.is_listening()
+    }
+}
+
+impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(task) = self
-            .task
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        let task = self.task.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = task.take() {
             task.abort();
         }
     }
 }
 
-/// Marks the hub as not listening when the task ends, however it ends.
-struct NotListening(Arc<Shared>);
+/// Sets the listening flag (and tells the waiters to look again); clears it
+/// when the task ends, however it ends.
+struct ListenState(Arc<WakeHub>, Arc<AtomicBool>);
 
-impl Drop for NotListening {
-    fn drop(&mut self) {
-        self.0.listening.store(false, Ordering::Release);
+impl ListenState {
+    fn set(&self, listening: bool) {
+        self.1.store(listening, Ordering::Release);
         self.0.publish(Wake::Resync);
     }
 }
 
+impl Drop for ListenState {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
 /// The listener task: connects, listens, forwards; reconnects with backoff.
-async fn run(options: PgConnectOptions, shared: Arc<Shared>) {
-    let _guard = NotListening(shared.clone());
+async fn run(options: PgConnectOptions, hub: Arc<WakeHub>, listening: Arc<AtomicBool>) {
+    let state = ListenState(hub.clone(), listening);
     // Its own pool of one connection: never a slot of the application's pool,
     // and sqlx's listener reconnects through it.
     let port = options.get_port();
@@ -156,18 +133,17 @@ async fn run(options: PgConnectOptions, shared: Arc<Shared>) {
                 }
                 failures = 0;
                 backoff = MIN_BACKOFF;
-                shared.listening.store(true, Ordering::Release);
-                shared.publish(Wake::Resync);
+                state.set(true);
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(n)) => shared.publish(parse_payload(n.payload())),
+                        Ok(Some(n)) => hub.publish(parse_payload(n.payload())),
                         // Lost and already re-established (sqlx reconnects eagerly
                         // and re-issues LISTEN): whatever was sent in between is lost.
                         Ok(None) => {
                             tracing::warn!(
                                 "asynctasq postgres listener lost its connection and reconnected"
                             );
-                            shared.publish(Wake::Resync);
+                            hub.publish(Wake::Resync);
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "asynctasq postgres listener failed; reconnecting");
@@ -175,8 +151,7 @@ async fn run(options: PgConnectOptions, shared: Arc<Shared>) {
                         }
                     }
                 }
-                shared.listening.store(false, Ordering::Release);
-                shared.publish(Wake::Resync);
+                state.set(false);
             }
             Err(e) => {
                 failures += 1;
@@ -204,28 +179,18 @@ mod tests {
 
     #[test]
     fn parses_payloads() {
+        let due = |queue: Option<&str>, ms| Wake::Due {
+            queue: queue.map(Arc::from),
+            at: from_millis(ms),
+        };
         assert_eq!(
             parse_payload("1700000000123:emails"),
-            Wake::Due {
-                queue: Some(Arc::from("emails")),
-                due_ms: 1_700_000_000_123
-            }
+            due(Some("emails"), 1_700_000_000_123)
         );
-        assert_eq!(
-            parse_payload("5:a:b"),
-            Wake::Due {
-                queue: Some(Arc::from("a:b")),
-                due_ms: 5
-            }
-        );
-        assert_eq!(
-            parse_payload("5:"),
-            Wake::Due {
-                queue: None,
-                due_ms: 5
-            }
-        );
-        assert_eq!(parse_payload("garbage"), Wake::Resync);
+        assert_eq!(parse_payload("5:a:b"), due(Some("a:b"), 5));
+        assert_eq!(parse_payload("5:"), due(None, 5));
+        assert_eq!(parse_payload("garbage"), Wake::Changed);
+        assert_eq!(parse_payload("x:emails"), Wake::Changed);
         let emails = vec!["emails".to_string()];
         assert!(parse_payload("5:emails").concerns(&emails));
         assert!(!parse_payload("5:reports").concerns(&emails));

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sqlx::Connection;
 
-use asynctasq_core::{Client, Driver, Envelope, JobId, NewJob, Worker};
+use asynctasq_core::{Client, Driver, JobId, NewJob, Worker};
 use asynctasq_drivers::MySqlDriver;
 
 mod counting;
+use counting::chaos::{self, Chaos, Kill};
 
 fn server() -> String {
     std::env::var("ASYNCTASQ_TEST_MYSQL")
@@ -88,6 +89,11 @@ async fn admin(database: Option<&str>) -> sqlx::MySqlConnection {
     sqlx::MySqlConnection::connect(&url)
         .await
         .expect("mysql is not reachable (set ASYNCTASQ_TEST_MYSQL)")
+}
+
+/// A duplicate key: the lost answer of an insert that committed.
+fn is_duplicate(e: &asynctasq_core::Error) -> bool {
+    format!("{e:?}").contains("Duplicate entry")
 }
 
 /// Kills every other connection to `database`. Returns how many.
@@ -295,102 +301,32 @@ async fn claims_do_not_scan_scheduled_jobs() {
 // A real worker run while every connection of the driver is killed, again
 // and again: the run completes and no job is lost.
 
-/// Enqueues `envelopes` in batches, retrying a batch whose insert failed
-/// (a duplicate key on retry means the lost answer hid a commit).
-async fn produce(client: &Client, envelopes: &[Envelope]) {
-    for batch in envelopes.chunks(100) {
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match client.enqueue(batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    if format!("{e:?}").contains("Duplicate entry") {
-                        break;
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
+/// Kills every connection to the test's database.
+struct KillAll {
+    admin: sqlx::MySqlConnection,
+    database: String,
+}
+
+impl Kill for KillAll {
+    async fn kill(&mut self) -> u64 {
+        kill_all(&mut self.admin, &self.database).await as u64
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_during_a_worker_run_lose_nothing() {
-    const PRELOADED: usize = 3000;
-    const STREAMED: usize = 1000;
     let db = Database::create().await;
     let driver = db.driver("").await;
-    let client = Client::new(Arc::new(driver.clone()));
-    let q = unique("chaos");
-    // Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
-    // seconds however fast the driver is: time for about ten rounds of kills.
-    let preloaded = counting::envelopes(&q, PRELOADED, Duration::from_millis(15));
-    let streamed = counting::envelopes(&q, STREAMED, Duration::from_millis(15));
-    produce(&client, &preloaded).await;
-
-    let expected = counting::ids(preloaded.iter().chain(&streamed));
-    let all_ran = counting::all_ran(expected.clone());
-    let worker = Worker::new(client.clone())
-        .registry(counting::registry())
-        .queues([q.as_str()])
-        .concurrency(32)
-        .lease(Duration::from_secs(2));
-    let run = tokio::spawn(tokio::time::timeout(
-        Duration::from_secs(120),
-        worker.run_until(all_ran),
-    ));
-    let producer = {
-        let client = client.clone();
-        let streamed = streamed.clone();
-        tokio::spawn(async move { produce(&client, &streamed).await })
+    let kill = KillAll {
+        admin: admin(None).await,
+        database: db.name.clone(),
     };
-    // Kill every connection to the database every 200 ms while the run lasts.
-    let mut admin = admin(None).await;
-    let mut killed = 0;
-    let mut rounds = 0;
-    while !run.is_finished() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        killed += kill_all(&mut admin, &db.name).await;
-        rounds += 1;
-    }
-    producer.await.unwrap();
-    let report = run
-        .await
-        .unwrap()
-        .unwrap_or_else(|_| {
-            panic!(
-                "the run did not finish within 120 s: {} of {} jobs ran",
-                counting::ran(&expected),
-                expected.len()
-            )
-        })
-        .expect("worker");
-    assert!(
-        rounds >= 5 && killed >= 5,
-        "only {killed} connections killed in {rounds} rounds: the run was too short to test anything"
-    );
-
-    let ran = counting::runs(&expected);
-    let missing: Vec<_> = expected.iter().filter(|id| !ran.contains_key(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} jobs never ran (e.g. {:?}); report {report:?}",
-        missing.len(),
-        missing.first()
-    );
-    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
-    let stats = stats.first().expect("stats");
-    assert_eq!(
-        (stats.outstanding(), stats.dead),
-        (0, 0),
-        "jobs left behind: {stats:?}"
-    );
-    let reruns: u32 = ran.values().map(|n| n - 1).sum();
-    eprintln!(
-        "killed {killed} connections in {rounds} rounds; {} jobs ran, {reruns} of them more than once; {report:?}",
-        ran.len()
-    );
+    chaos::killed_connections_during_a_worker_run_lose_nothing(
+        Arc::new(driver),
+        &unique("chaos"),
+        Chaos { kill, is_duplicate },
+    )
+    .await;
 }
 
 /// A worker configured with `Worker::retain_completed` keeps its completed
@@ -409,7 +345,7 @@ async fn a_worker_that_retains_completed_jobs_keeps_them() {
     let client = Client::new(Arc::new(driver.clone()));
     let q = unique("retain");
     let envelopes = counting::envelopes(&q, 5, Duration::ZERO);
-    produce(&client, &envelopes).await;
+    chaos::produce(&client, &envelopes, is_duplicate).await;
     let expected = counting::ids(&envelopes);
     let worker = Worker::new(client)
         .registry(counting::registry())

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sqlx::Connection;
 
-use asynctasq_core::{Client, Driver, Envelope, JobId, Worker};
+use asynctasq_core::{Client, Driver, JobId, Worker};
 use asynctasq_drivers::PgDriver;
 
 mod counting;
+use counting::chaos::{self, Chaos, Kill};
 mod pg_support;
 use pg_support::{PrivateServer, running_as_root};
 
@@ -78,6 +79,11 @@ async fn admin() -> sqlx::PgConnection {
     sqlx::PgConnection::connect(&format!("{}/{DATABASE}", server()))
         .await
         .expect("connect")
+}
+
+/// A duplicate key: the lost answer of an insert that committed.
+fn is_duplicate(e: &asynctasq_core::Error) -> bool {
+    format!("{e:?}").contains("23505")
 }
 
 /// Kills every session of `app`. Returns how many.
@@ -438,104 +444,35 @@ async fn concurrent_migrations_are_safe() {
 // A real worker run while every connection of the driver is killed, again
 // and again: the run completes and no job is lost.
 
-/// Enqueues `envelopes` in batches, retrying a batch whose insert failed
-/// (a duplicate key on retry means the lost answer hid a commit).
-async fn produce(client: &Client, envelopes: &[Envelope]) {
-    for batch in envelopes.chunks(100) {
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match client.enqueue(batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    let text = format!("{e:?}");
-                    if text.contains("23505") {
-                        break;
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
+/// Kills every session of the driver (its application name).
+struct Terminate {
+    admin: sqlx::PgConnection,
+    app: String,
+}
+
+impl Kill for Terminate {
+    async fn kill(&mut self) -> u64 {
+        terminate(&mut self.admin, &self.app)
+            .await
+            .try_into()
+            .unwrap_or(0)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_during_a_worker_run_lose_nothing() {
-    const PRELOADED: usize = 3000;
-    const STREAMED: usize = 1000;
     let app = unique("at-chaos");
     let driver = driver(&app, "").await;
-    let client = Client::new(Arc::new(driver.clone()));
-    let q = unique("chaos");
-    // Each job takes 15 ms, so 4,000 jobs at concurrency 32 last about two
-    // seconds however fast the driver is: time for about ten rounds of kills.
-    let preloaded = counting::envelopes(&q, PRELOADED, Duration::from_millis(15));
-    let streamed = counting::envelopes(&q, STREAMED, Duration::from_millis(15));
-    produce(&client, &preloaded).await;
-
-    let expected = counting::ids(preloaded.iter().chain(&streamed));
-    let all_ran = counting::all_ran(expected.clone());
-    let worker = Worker::new(client.clone())
-        .registry(counting::registry())
-        .queues([q.as_str()])
-        .concurrency(32)
-        .lease(Duration::from_secs(2));
-    let run = tokio::spawn(tokio::time::timeout(
-        Duration::from_secs(120),
-        worker.run_until(all_ran),
-    ));
-
-    let producer = {
-        let client = client.clone();
-        let streamed = streamed.clone();
-        tokio::spawn(async move { produce(&client, &streamed).await })
+    let kill = Terminate {
+        admin: admin().await,
+        app,
     };
-    // Kill every session of the driver every 200 ms while the run lasts.
-    let mut admin = admin().await;
-    let mut killed = 0;
-    let mut rounds = 0;
-    while !run.is_finished() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        killed += terminate(&mut admin, &app).await;
-        rounds += 1;
-    }
-    producer.await.unwrap();
-    let report = run
-        .await
-        .unwrap()
-        .unwrap_or_else(|_| {
-            panic!(
-                "the run did not finish within 120 s: {} of {} jobs ran",
-                counting::ran(&expected),
-                expected.len()
-            )
-        })
-        .expect("worker");
-    assert!(
-        rounds >= 5 && killed >= 5,
-        "only {killed} sessions killed in {rounds} rounds: the run was too short to test anything"
-    );
-
-    let ran = counting::runs(&expected);
-    let missing: Vec<_> = expected.iter().filter(|id| !ran.contains_key(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} jobs never ran (e.g. {:?}); report {report:?}",
-        missing.len(),
-        missing.first()
-    );
-    let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();
-    let stats = stats.first().expect("stats");
-    assert_eq!(
-        (stats.outstanding(), stats.dead),
-        (0, 0),
-        "jobs left behind: {stats:?}"
-    );
-    let reruns: u32 = ran.values().map(|n| n - 1).sum();
-    eprintln!(
-        "killed {killed} sessions in {rounds} rounds; {} jobs ran, {reruns} of them more than once; {report:?}",
-        ran.len()
-    );
+    chaos::killed_connections_during_a_worker_run_lose_nothing(
+        Arc::new(driver),
+        &unique("chaos"),
+        Chaos { kill, is_duplicate },
+    )
+    .await;
 }
 
 /// Ready jobs are claimed next to a backlog of scheduled jobs of a higher
@@ -618,7 +555,7 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
     let q = unique("restart");
     let before = counting::envelopes(&q, 2000, Duration::from_millis(2));
     let after = counting::envelopes(&q, 200, Duration::from_millis(2));
-    produce(&client, &before).await;
+    chaos::produce(&client, &before, is_duplicate).await;
     let expected = counting::ids(before.iter().chain(&after));
     let all_ran = counting::all_ran(expected.clone());
     let worker = Worker::new(client.clone())
@@ -633,7 +570,7 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     tokio::task::block_in_place(|| server.pg_ctl(&["restart", "-m", "fast", "-w"]));
     // Jobs dispatched after the restart reach the (idle or busy) worker.
-    produce(&client, &after).await;
+    chaos::produce(&client, &after, is_duplicate).await;
     let report = run
         .await
         .unwrap()

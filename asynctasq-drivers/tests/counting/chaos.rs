@@ -9,17 +9,24 @@ use std::time::Duration;
 
 use asynctasq_core::{Client, Driver, Envelope, Error, Worker};
 
+/// How a driver's test kills the driver's backend sessions.
+pub trait Kill {
+    /// Kills them; returns how many it killed.
+    fn kill(&mut self) -> impl Future<Output = u64>;
+}
+
 /// What a driver's test gives the harness.
 pub struct Chaos<K> {
-    /// Kills the driver's sessions; returns how many it killed.
+    /// Kills the driver's sessions.
     pub kill: K,
     /// Whether an enqueue error is a duplicate key (the lost answer of an
     /// insert that committed): the batch is not retried then.
     pub is_duplicate: fn(&Error) -> bool,
 }
 
-/// Enqueues `envelopes` in batches, retrying a batch whose insert failed.
-async fn produce(client: &Client, envelopes: &[Envelope], is_duplicate: fn(&Error) -> bool) {
+/// Enqueues `envelopes` in batches, retrying a batch whose insert failed
+/// (until `is_duplicate` says the lost answer hid a commit).
+pub async fn produce(client: &Client, envelopes: &[Envelope], is_duplicate: fn(&Error) -> bool) {
     for batch in envelopes.chunks(100) {
         let mut pause = Duration::from_millis(20);
         loop {
@@ -38,14 +45,11 @@ async fn produce(client: &Client, envelopes: &[Envelope], is_duplicate: fn(&Erro
 /// Preloads 3 000 jobs, streams 1 000 more while a worker (concurrency 32,
 /// 2 s lease) runs them, and calls `chaos.kill` every 200 ms until the run
 /// ends; then checks that every job ran and the queue is empty.
-pub async fn killed_connections_during_a_worker_run_lose_nothing<K, F>(
+pub async fn killed_connections_during_a_worker_run_lose_nothing<K: Kill>(
     driver: Arc<dyn Driver>,
     queue: &str,
     mut chaos: Chaos<K>,
-) where
-    K: FnMut() -> F,
-    F: Future<Output = u64>,
-{
+) {
     const PRELOADED: usize = 3000;
     const STREAMED: usize = 1000;
     let client = Client::new(driver.clone());
@@ -74,7 +78,7 @@ pub async fn killed_connections_during_a_worker_run_lose_nothing<K, F>(
     let (mut killed, mut rounds) = (0, 0);
     while !run.is_finished() {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        killed += (chaos.kill)().await;
+        killed += chaos.kill.kill().await;
         rounds += 1;
     }
     producer.await.unwrap();

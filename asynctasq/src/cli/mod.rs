@@ -201,6 +201,7 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::args::parse_job_id;
     use super::*;
 
     #[test]

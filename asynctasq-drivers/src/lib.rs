@@ -54,3 +54,5 @@ mod nodelay;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql_connect;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use sql_connect::PoolConfig;

@@ -101,6 +101,97 @@ pub(crate) async fn explained<DB: Database, T>(
     }
 }
 
+/// The connection pool of a Postgres or MySQL driver
+/// ([`PgConfig::pool`](crate::postgres::PgConfig),
+/// [`MySqlConfig::pool`](crate::mysql::MySqlConfig)); every field can be set
+/// from the URL's query string (`?max_connections=20&acquire_timeout=5s`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Most connections in the pool (default 10).
+    pub max_connections: u32,
+    /// Connections kept open when idle (default 0).
+    pub min_connections: u32,
+    /// How long a statement waits for a connection (default 2 s): for a
+    /// free one when all are busy, or for a new one while the server cannot
+    /// be reached, after which the statement fails with the cause
+    /// (`connection refused`, ...). See "When the backend is down" in
+    /// `docs/drivers.md`.
+    pub acquire_timeout: Duration,
+    /// How long opening the first connection when the driver connects may
+    /// take (default 2 s); it fails sooner, with the cause, when the server
+    /// refuses.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// The URL options read by [`PoolConfig::read_option`], and
+/// `retain_completed`, which is read only to be refused with where it went.
+pub(crate) const POOL_URL_OPTIONS: &[&str] = &[
+    "max_connections",
+    "min_connections",
+    "acquire_timeout",
+    "connect_timeout",
+    "retain_completed",
+];
+
+impl PoolConfig {
+    /// Applies the URL option `key=value` if it is a pool setting; returns
+    /// whether it was one. `retain_completed` fails: it is a worker setting.
+    pub(crate) fn read_option(
+        &mut self,
+        driver: &'static str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool> {
+        use asynctasq_core::url::parse_option;
+        let number = |v: &str| v.parse::<u32>().map_err(|e| e.to_string());
+        let duration = asynctasq_core::config::parse_duration;
+        match key {
+            "max_connections" => self.max_connections = parse_option(driver, key, value, number)?,
+            "min_connections" => self.min_connections = parse_option(driver, key, value, number)?,
+            "acquire_timeout" => self.acquire_timeout = parse_option(driver, key, value, duration)?,
+            "connect_timeout" => self.connect_timeout = parse_option(driver, key, value, duration)?,
+            "retain_completed" => {
+                return Err(Error::Config(format!(
+                    "{driver} url option `retain_completed={value}` is no longer a driver option: \
+                     keeping completed jobs is a worker setting now; remove it from the url and \
+                     set `Worker::retain_completed` (or `worker --retain-completed`)"
+                )));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Refuses a pool without connections.
+    pub(crate) fn validate(&self, driver: &'static str) -> Result<()> {
+        if self.max_connections == 0 {
+            return Err(Error::Config(format!(
+                "{driver} max_connections must be at least 1"
+            )));
+        }
+        Ok(())
+    }
+
+    /// sqlx pool options with these settings.
+    pub(crate) fn options<DB: Database>(&self) -> PoolOptions<DB> {
+        PoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .acquire_timeout(self.acquire_timeout)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

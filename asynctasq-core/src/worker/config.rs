@@ -30,7 +30,7 @@ pub struct WorkerConfig {
     /// This worker's name in logs and claims.
     pub id: String,
     /// Start even though tasks take sea-orm models and no models database
-    /// was given ([`Worker::database`]); their jobs then fail, retry and go
+    /// was given ([`Worker::database`](crate::Worker::database)); their jobs then fail, retry and go
     /// dead. Off by default: such a worker refuses to start, naming the tasks.
     pub without_database: bool,
     /// Keep completed jobs this long instead of deleting them (default:

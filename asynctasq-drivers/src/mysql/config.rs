@@ -3,10 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use asynctasq_core::config::parse_duration;
 use asynctasq_core::url::{parse_option, redact, split_options};
 use asynctasq_core::{Error, Result};
 
 use super::NAME;
+use crate::sql_connect::{POOL_URL_OPTIONS, PoolConfig};
 
 /// How to reach MySQL/MariaDB and how the driver behaves.
 ///
@@ -17,20 +19,9 @@ use super::NAME;
 pub struct MySqlConfig {
     /// The connection URL (`mysql://` or `mariadb://`).
     pub url: String,
-    /// Most connections in the driver's pool (default 10).
-    pub max_connections: u32,
-    /// Connections kept open when idle (default 0).
-    pub min_connections: u32,
-    /// How long a statement waits for a connection (default 2 s): for a
-    /// free one when all are busy, or for a new one while the server cannot
-    /// be reached, after which the statement fails with the cause
-    /// (`connection refused`, ...). See "When the backend is down" in
-    /// `docs/drivers.md`.
-    pub acquire_timeout: Duration,
-    /// How long opening the first connection in
-    /// [`connect`](super::MySqlDriver::connect) may take (default 2 s); it
-    /// fails sooner, with the cause, when the server refuses.
-    pub connect_timeout: Duration,
+    /// The connection pool (URL options `max_connections`, `min_connections`,
+    /// `acquire_timeout`, `connect_timeout`).
+    pub pool: PoolConfig,
     /// The first poll interval of an idle worker (default 50 ms); it
     /// doubles on each empty poll up to [`poll_interval`](Self::poll_interval).
     pub poll_interval_min: Duration,
@@ -43,37 +34,23 @@ impl fmt::Debug for MySqlConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MySqlConfig")
             .field("url", &redact(&self.url))
-            .field("max_connections", &self.max_connections)
-            .field("min_connections", &self.min_connections)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .field("connect_timeout", &self.connect_timeout)
+            .field("pool", &self.pool)
             .field("poll_interval_min", &self.poll_interval_min)
             .field("poll_interval", &self.poll_interval)
             .finish()
     }
 }
 
-/// URL query parameters that configure the driver rather than the session
-/// (`retain_completed` only to say where it went).
-const URL_OPTIONS: &[&str] = &[
-    "max_connections",
-    "min_connections",
-    "acquire_timeout",
-    "connect_timeout",
-    "poll_interval_min",
-    "poll_interval",
-    "retain_completed",
-];
+/// URL query parameters that configure the driver rather than the session,
+/// beside the pool's ([`POOL_URL_OPTIONS`]).
+const URL_OPTIONS: &[&str] = &["poll_interval_min", "poll_interval"];
 
 impl MySqlConfig {
     /// Defaults for `url`, without reading its query string.
     pub fn new(url: impl Into<String>) -> Self {
         MySqlConfig {
             url: url.into(),
-            max_connections: 10,
-            min_connections: 0,
-            acquire_timeout: crate::sql_connect::DEFAULT_ACQUIRE_TIMEOUT,
-            connect_timeout: crate::sql_connect::DEFAULT_CONNECT_TIMEOUT,
+            pool: PoolConfig::default(),
             poll_interval_min: Duration::from_millis(50),
             poll_interval: Duration::from_secs(1),
         }
@@ -92,27 +69,16 @@ impl MySqlConfig {
     /// # Ok::<(), asynctasq_core::Error>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
-        let split = split_options(url, URL_OPTIONS);
+        let split = split_options(url, &[POOL_URL_OPTIONS, URL_OPTIONS].concat());
         let mut config = MySqlConfig::new(split.database_url);
         for (key, value) in &split.options {
-            let number =
-                || parse_option(NAME, key, value, |v| v.parse().map_err(|e| format!("{e}")));
-            let duration =
-                || parse_option(NAME, key, value, asynctasq_core::config::parse_duration);
+            if config.pool.read_option(NAME, key, value)? {
+                continue;
+            }
+            let duration = || parse_option(NAME, key, value, parse_duration);
             match key.as_str() {
-                "max_connections" => config.max_connections = number()?,
-                "min_connections" => config.min_connections = number()?,
-                "acquire_timeout" => config.acquire_timeout = duration()?,
-                "connect_timeout" => config.connect_timeout = duration()?,
                 "poll_interval_min" => config.poll_interval_min = duration()?,
                 "poll_interval" => config.poll_interval = duration()?,
-                "retain_completed" => {
-                    return Err(Error::Config(format!(
-                        "mysql url option `{key}={value}` is no longer a driver option: keeping \
-                         completed jobs is a worker setting now (`Worker::retain_completed`, \
-                         `worker --retain-completed`)"
-                    )));
-                }
                 _ => {}
             }
         }
@@ -121,11 +87,7 @@ impl MySqlConfig {
 
     /// Refuses settings the driver cannot work with.
     pub(super) fn validate(&self) -> Result<()> {
-        if self.max_connections == 0 {
-            return Err(Error::Config(
-                "mysql max_connections must be at least 1".into(),
-            ));
-        }
+        self.pool.validate(NAME)?;
         if self.poll_interval_min < Duration::from_millis(1)
             || self.poll_interval < self.poll_interval_min
         {
@@ -148,7 +110,7 @@ mod tests {
             "mysql://app@db/jobs?max_connections=3&ssl-mode=disabled&poll_interval_min=10ms",
         )
         .unwrap();
-        assert_eq!(config.max_connections, 3);
+        assert_eq!(config.pool.max_connections, 3);
         assert_eq!(config.poll_interval_min, Duration::from_millis(10));
         assert_eq!(config.url, "mysql://app@db/jobs?ssl-mode=disabled");
         let err = MySqlConfig::from_url("mysql://db/jobs?max_connections=many").unwrap_err();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::pool::PoolConnection;
 use sqlx::{MySql, MySqlPool, Transaction};
 
@@ -82,7 +82,7 @@ fn identity(options: &MySqlConnectOptions) -> String {
 
 impl MySqlDriver {
     /// Connects to `url` (options in its query string: see [`MySqlConfig`]).
-    /// Fails within [`connect_timeout`](MySqlConfig::connect_timeout), with
+    /// Fails within [`connect_timeout`](crate::PoolConfig::connect_timeout), with
     /// the cause, when the server cannot be reached or refuses the login.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(&MySqlConfig::from_url(url)?).await
@@ -99,14 +99,16 @@ impl MySqlDriver {
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| Error::Config(format!("invalid mysql url `{target}`: {e}")))?;
         let port = options.get_port();
-        let pool = MySqlPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout);
+        let pool = config.pool.options();
         let pool = crate::nodelay::on_connect(pool, port);
-        let pool =
-            crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
-                .await?;
+        let pool = crate::sql_connect::connect_pool(
+            NAME,
+            &target,
+            pool,
+            options,
+            config.pool.connect_timeout,
+        )
+        .await?;
         Ok(Self::build(pool, config, target, None))
     }
 

@@ -81,7 +81,7 @@ impl fmt::Debug for PgDriver {
 
 impl PgDriver {
     /// Connects to `url` (options in its query string: see [`PgConfig`]).
-    /// Fails within [`connect_timeout`](PgConfig::connect_timeout), with the
+    /// Fails within [`connect_timeout`](crate::PoolConfig::connect_timeout), with the
     /// cause, when the server cannot be reached or refuses the session.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(&PgConfig::from_url(url)?).await
@@ -101,15 +101,16 @@ impl PgDriver {
         // cross `jit_above_cost`.
         options = options.options([("jit", "off")]);
         let port = options.get_port();
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire(false);
+        let pool = config.pool.options().test_before_acquire(false);
         let pool = crate::nodelay::on_connect(pool, port);
-        let pool =
-            crate::sql_connect::connect_pool(NAME, &target, pool, options, config.connect_timeout)
-                .await?;
+        let pool = crate::sql_connect::connect_pool(
+            NAME,
+            &target,
+            pool,
+            options,
+            config.pool.connect_timeout,
+        )
+        .await?;
         Ok(Self::build(pool, config, target, None))
     }
 

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use super::redact_url;
 
-/// The parsed command line. [`run`] and [`run_from`] parse and execute it;
+/// The parsed command line. [`run`](super::run) and [`run_from`](super::run_from) parse and execute it;
 /// build it with [`clap::Parser::try_parse_from`] to check arguments.
 #[derive(Parser)]
 #[command(

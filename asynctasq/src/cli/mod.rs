@@ -27,7 +27,7 @@
 //!    [`asynctasq::init`](crate::init) (or [`set_global`](crate::set_global))
 //!    before [`run`];
 //! 3. the `ASYNCTASQ_URL` environment variable (with the other
-//!    `ASYNCTASQ_*` variables of [`Config::from_env`]);
+//!    `ASYNCTASQ_*` variables of [`Config::from_env`](asynctasq_core::Config::from_env));
 //! 4. the default, the SQLite file `./asynctasq.db`.
 //!
 //! Passwords in URLs are never printed.

@@ -118,6 +118,21 @@ impl Row {
         }
     }
 
+    /// The running job as its claim (also what an expired lease reports).
+    fn claim(&self) -> ClaimedJob {
+        ClaimedJob {
+            receipt: Receipt {
+                id: self.job.id,
+                token: self.token,
+            },
+            task: self.job.task.clone(),
+            queue: self.job.queue.clone(),
+            attempt: self.attempt,
+            max_attempts: self.job.max_attempts,
+            payload: self.job.payload.clone(),
+        }
+    }
+
     fn holds(&self, receipt: &Receipt) -> bool {
         self.state == Stored::Running && self.token == receipt.token
     }
@@ -221,17 +236,7 @@ impl Driver for MemoryDriver {
                 row.attempt += 1;
                 row.token = token;
                 row.lease_until = lease_until;
-                ClaimedJob {
-                    receipt: Receipt {
-                        id: row.job.id,
-                        token,
-                    },
-                    task: row.job.task.clone(),
-                    queue: row.job.queue.clone(),
-                    attempt: row.attempt,
-                    max_attempts: row.job.max_attempts,
-                    payload: row.job.payload.clone(),
-                }
+                row.claim()
             })
             .collect())
     }
@@ -317,17 +322,7 @@ impl Driver for MemoryDriver {
         Ok(expired
             .into_iter()
             .take(params.limit)
-            .map(|row| ExpiredLease {
-                receipt: Receipt {
-                    id: row.job.id,
-                    token: row.token,
-                },
-                task: row.job.task.clone(),
-                queue: row.job.queue.clone(),
-                attempt: row.attempt,
-                max_attempts: row.job.max_attempts,
-                payload: row.job.payload.clone(),
-            })
+            .map(Row::claim)
             .collect())
     }
 

@@ -84,6 +84,18 @@ impl Adopted {
     }
 }
 
+/// `pool`, checked first when it was adopted from the application (see
+/// [`Adopted::check`]): what a driver's statements run on.
+pub(crate) fn checked<'a, DB: sqlx::Database>(
+    adopted: &Option<Adopted>,
+    pool: &'a sqlx::Pool<DB>,
+) -> &'a sqlx::Pool<DB> {
+    if let Some(adopted) = adopted {
+        adopted.check(pool.size());
+    }
+    pool
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use std::os::fd::{BorrowedFd, RawFd};

@@ -190,6 +190,22 @@ impl PoolConfig {
             .min_connections(self.min_connections)
             .acquire_timeout(self.acquire_timeout)
     }
+
+    /// The driver's pool on `options` (whose server listens on `port`):
+    /// its connections get `TCP_NODELAY`, and the first one is opened
+    /// within [`connect_timeout`](Self::connect_timeout) (see
+    /// [`connect_pool`]). `pool` adjusts the sqlx options.
+    pub(crate) async fn connect<DB: Database>(
+        &self,
+        driver: &'static str,
+        target: &str,
+        options: <DB::Connection as Connection>::Options,
+        port: u16,
+        pool: impl FnOnce(PoolOptions<DB>) -> PoolOptions<DB>,
+    ) -> Result<Pool<DB>> {
+        let pool = crate::nodelay::on_connect(pool(self.options()), port);
+        connect_pool(driver, target, pool, options, self.connect_timeout).await
+    }
 }
 
 #[cfg(test)]

@@ -571,17 +571,7 @@ async fn server_restart_during_a_worker_run_loses_nothing() {
     tokio::task::block_in_place(|| server.pg_ctl(&["restart", "-m", "fast", "-w"]));
     // Jobs dispatched after the restart reach the (idle or busy) worker.
     chaos::produce(&client, &after, is_duplicate).await;
-    let report = run
-        .await
-        .unwrap()
-        .unwrap_or_else(|_| {
-            panic!(
-                "the run did not finish within 120 s: {} of {} jobs ran",
-                counting::ran(&expected),
-                expected.len()
-            )
-        })
-        .expect("worker");
+    let report = chaos::finished(run, &expected).await;
     let ran = counting::runs(&expected);
     assert_eq!(ran.len(), expected.len(), "jobs lost across the restart");
     let stats = driver.stats(Some(std::slice::from_ref(&q))).await.unwrap();

@@ -99,16 +99,10 @@ impl MySqlDriver {
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(|e| Error::Config(format!("invalid mysql url `{target}`: {e}")))?;
         let port = options.get_port();
-        let pool = config.pool.options();
-        let pool = crate::nodelay::on_connect(pool, port);
-        let pool = crate::sql_connect::connect_pool(
-            NAME,
-            &target,
-            pool,
-            options,
-            config.pool.connect_timeout,
-        )
-        .await?;
+        let pool = config
+            .pool
+            .connect(NAME, &target, options, port, |pool| pool)
+            .await?;
         Ok(Self::build(pool, config, target, None))
     }
 
@@ -160,10 +154,7 @@ impl MySqlDriver {
 
     /// The pool, for the driver's own statements.
     pub(super) fn pool_ref(&self) -> &MySqlPool {
-        if let Some(adopted) = &self.inner.adopted {
-            adopted.check(self.inner.pool.size());
-        }
-        &self.inner.pool
+        crate::nodelay::checked(&self.inner.adopted, &self.inner.pool)
     }
 
     /// A connection of the pool; when none comes, the error says why (see

@@ -101,16 +101,12 @@ impl PgDriver {
         // cross `jit_above_cost`.
         options = options.options([("jit", "off")]);
         let port = options.get_port();
-        let pool = config.pool.options().test_before_acquire(false);
-        let pool = crate::nodelay::on_connect(pool, port);
-        let pool = crate::sql_connect::connect_pool(
-            NAME,
-            &target,
-            pool,
-            options,
-            config.pool.connect_timeout,
-        )
-        .await?;
+        let pool = config
+            .pool
+            .connect(NAME, &target, options, port, |pool| {
+                pool.test_before_acquire(false)
+            })
+            .await?;
         Ok(Self::build(pool, config, target, None))
     }
 
@@ -222,10 +218,7 @@ impl PgDriver {
 
     /// The main pool, for dispatches and admin commands.
     pub(super) fn main(&self) -> &PgPool {
-        if let Some(adopted) = &self.inner.adopted {
-            adopted.check(self.inner.pool.size());
-        }
-        &self.inner.pool
+        crate::nodelay::checked(&self.inner.adopted, &self.inner.pool)
     }
 
     /// The worker's pool, for claims and acks.

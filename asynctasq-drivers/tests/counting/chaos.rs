@@ -7,7 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asynctasq_core::{Client, Driver, Envelope, Error, Worker};
+use std::collections::HashSet;
+
+use asynctasq_core::{Client, Driver, Envelope, Error, JobId, Worker, WorkerReport};
+use tokio::task::JoinHandle;
+use tokio::time::error::Elapsed;
 
 /// How a driver's test kills the driver's backend sessions.
 pub trait Kill {
@@ -40,6 +44,24 @@ pub async fn produce(client: &Client, envelopes: &[Envelope], is_duplicate: fn(&
             }
         }
     }
+}
+
+/// A worker run spawned with a 120 s timeout.
+pub type Run = JoinHandle<Result<asynctasq_core::Result<WorkerReport>, Elapsed>>;
+
+/// The report of `run`; panics, saying how many of `expected` ran, when it
+/// did not finish in time.
+pub async fn finished(run: Run, expected: &HashSet<JobId>) -> WorkerReport {
+    run.await
+        .unwrap()
+        .unwrap_or_else(|_| {
+            panic!(
+                "the run did not finish within 120 s: {} of {} jobs ran",
+                super::ran(expected),
+                expected.len()
+            )
+        })
+        .expect("worker")
 }
 
 /// Preloads 3 000 jobs, streams 1 000 more while a worker (concurrency 32,
@@ -82,17 +104,7 @@ pub async fn killed_connections_during_a_worker_run_lose_nothing<K: Kill>(
         rounds += 1;
     }
     producer.await.unwrap();
-    let report = run
-        .await
-        .unwrap()
-        .unwrap_or_else(|_| {
-            panic!(
-                "the run did not finish within 120 s: {} of {} jobs ran",
-                super::ran(&expected),
-                expected.len()
-            )
-        })
-        .expect("worker");
+    let report = finished(run, &expected).await;
     assert!(
         rounds >= 5 && killed >= 5,
         "only {killed} sessions killed in {rounds} rounds: the run was too short to test anything"

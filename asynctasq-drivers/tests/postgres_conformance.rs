@@ -18,37 +18,8 @@ use std::sync::Arc;
 use asynctasq_core::Driver;
 use asynctasq_drivers::PgDriver;
 
-fn server() -> String {
-    std::env::var("ASYNCTASQ_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-}
-
-/// Creates the test database unless it exists (racing test binaries included).
-async fn ensure_database(name: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
-        .await
-        .expect("postgres is not reachable (set ASYNCTASQ_TEST_POSTGRES)");
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    if !exists {
-        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await;
-        if let Err(e) = created {
-            // Another test created it first.
-            let code = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .unwrap_or_default();
-            assert!(code == "42P04" || code == "23505", "create database: {e}");
-        }
-    }
-}
+mod pg_support;
+use pg_support::{ensure_database, server};
 
 /// A fresh schema in `asynctasq_test`; drops those left by runs an hour ago.
 async fn fresh_schema() -> String {

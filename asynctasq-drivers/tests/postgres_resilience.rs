@@ -22,41 +22,9 @@ use asynctasq_drivers::PgDriver;
 mod counting;
 use counting::chaos::{self, Chaos, Kill};
 mod pg_support;
-use pg_support::{PrivateServer, running_as_root};
-
-fn server() -> String {
-    std::env::var("ASYNCTASQ_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-}
+use pg_support::{PrivateServer, ensure_database, running_as_root, server};
 
 const DATABASE: &str = "asynctasq_test";
-
-/// Creates the test database unless it exists (racing test binaries included).
-async fn ensure_database() {
-    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
-        .await
-        .expect("postgres is not reachable (set ASYNCTASQ_TEST_POSTGRES)");
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    if !exists {
-        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{DATABASE}\""
-        )))
-        .execute(&mut conn)
-        .await;
-        if let Err(e) = created {
-            let code = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .unwrap_or_default();
-            assert!(code == "42P04" || code == "23505", "create database: {e}");
-        }
-    }
-}
 
 fn unique(label: &str) -> String {
     let id = uuid::Uuid::now_v7().simple().to_string();
@@ -65,7 +33,7 @@ fn unique(label: &str) -> String {
 
 /// A migrated driver whose sessions carry `application_name = app`.
 async fn driver(app: &str, extra: &str) -> PgDriver {
-    ensure_database().await;
+    ensure_database(DATABASE).await;
     let url = format!(
         "{}/{DATABASE}?application_name={app}&max_connections=8{extra}",
         server()
@@ -378,7 +346,7 @@ async fn listener_reconnects_after_its_backend_is_killed() {
 /// Migrations from many drivers at once serialize on the advisory lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_migrations_are_safe() {
-    ensure_database().await;
+    ensure_database(DATABASE).await;
     let mut admin = admin().await;
     let schema = format!("mig_{}", unique("x").replace('-', "_"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
@@ -594,7 +562,7 @@ async fn a_url_with_retain_completed_names_the_worker_setting() {
 /// schema of its own: its pruning would delete other tests' kept jobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_prunes_retained_completed_jobs() {
-    ensure_database().await;
+    ensure_database(DATABASE).await;
     let mut admin = admin().await;
     let schema = format!("prune_{}", unique("x").replace('-', "_"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))

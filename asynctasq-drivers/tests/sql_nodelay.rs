@@ -157,52 +157,18 @@ async fn adopted_pool_case(
 }
 
 #[cfg(feature = "postgres")]
-mod postgres {
-    use sqlx::Connection;
+mod pg_support;
 
+#[cfg(feature = "postgres")]
+mod postgres {
     use asynctasq_drivers::PgDriver;
 
     use super::*;
-
-    fn server() -> String {
-        std::env::var("ASYNCTASQ_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-    }
-
-    /// Creates the database unless it exists; the admin connection (which
-    /// has no hook) is closed before the cases look at sockets.
-    async fn ensure_database() -> String {
-        let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
-            .await
-            .expect("postgres is not reachable (set ASYNCTASQ_TEST_POSTGRES)");
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-        if !exists {
-            let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "CREATE DATABASE \"{DATABASE}\""
-            )))
-            .execute(&mut conn)
-            .await;
-            if let Err(e) = created {
-                // Another run created it first.
-                let code = e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .unwrap_or_default();
-                assert!(code == "42P04" || code == "23505", "create database: {e}");
-            }
-        }
-        conn.close().await.unwrap();
-        format!("{}/{DATABASE}", server())
-    }
+    use crate::pg_support::ensure_database;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_connection_has_nodelay() {
-        let url = ensure_database().await;
+        let url = ensure_database(DATABASE).await;
 
         // The driver's own pool: dispatches, one at a time and 4 at once.
         let own = PgDriver::connect(&format!("{url}?max_connections=8"))

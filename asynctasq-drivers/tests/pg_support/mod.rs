@@ -1,7 +1,47 @@
-//! A private Postgres cluster for tests that stop or restart the server
-//! (the shared one must stay up for the other tests).
+//! Postgres for tests: the shared server and its test databases, and a
+//! private cluster for tests that stop or restart the server (the shared
+//! one must stay up for the other tests).
 
 #![allow(dead_code)]
+
+use sqlx::Connection;
+
+/// The shared server (`ASYNCTASQ_TEST_POSTGRES`, default the local one),
+/// without a database.
+pub fn server() -> String {
+    std::env::var("ASYNCTASQ_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// Creates the database `name` on the shared server unless it exists
+/// (racing test binaries included) and returns its URL.
+pub async fn ensure_database(name: &str) -> String {
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
+        .await
+        .expect("postgres is not reachable (set ASYNCTASQ_TEST_POSTGRES)");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !exists {
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await;
+        if let Err(e) = created {
+            // Another test created it first.
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .unwrap_or_default();
+            assert!(code == "42P04" || code == "23505", "create database: {e}");
+        }
+    }
+    // Closed: no connection of ours (without hooks) outlives the setup.
+    conn.close().await.unwrap();
+    format!("{}/{name}", server())
+}
 
 /// Whether the test runs as root, which starting a private cluster needs
 /// (it runs as the `postgres` user, which only root can switch to).

@@ -20,6 +20,7 @@
 //! in the payload: the handler's own parameter types decide which entity is
 //! fetched, and the `class` on the wire is only checked against it.
 
+mod loader;
 mod model;
 
 use std::future::Future;
@@ -29,6 +30,7 @@ use std::pin::Pin;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use loader::{MAX_GATHER, ModelBatch};
 pub use model::{ModelArg, OptionModelArg, Snapshot, VecModelArg, entity_class};
 
 use crate::error::{Error, Result};

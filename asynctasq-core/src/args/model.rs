@@ -1,16 +1,16 @@
 //! sea-orm models as arguments: they travel as references and are re-fetched.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 
 use sea_orm::sea_query::{FromValueTuple, IntoValueTuple};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, ModelTrait,
-    PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter,
+    PrimaryKeyToColumn, PrimaryKeyTrait,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::loader::ModelBatch;
 use super::{Arg, ArgError, ArgFuture, Codec, decode_value, encode_value};
 use crate::error::Result;
 use crate::task::JobContext;
@@ -18,10 +18,8 @@ use crate::task::JobContext;
 /// The value `orm` carries in every model reference.
 const ORM: &str = "sea-orm";
 
-/// Rows fetched per `IN` query for `Vec<Model>` arguments.
-const CHUNK: usize = 500;
-
-type PkOf<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
+/// The primary key type of an entity.
+pub(crate) type PkOf<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
 
 /// The name a model's entity has on the wire: `schema.table`, or `table`
 /// when the entity has no schema.
@@ -134,6 +132,32 @@ fn check_class<E: EntityTrait>(name: &'static str, orm: &str, found: &str) -> Re
     Ok(())
 }
 
+/// The rows of `pks`, in their order, through the worker's [`ModelBatch`]
+/// (batched with the other jobs of the claim); a missing row fails.
+async fn fetch<M>(
+    db: &DatabaseConnection,
+    name: &'static str,
+    pks: Vec<PkOf<M::E>>,
+) -> Result<Vec<M>, ArgError>
+where
+    M: FetchableModel,
+    PkOf<M::E>: Clone + Debug + Send + Sync,
+{
+    let rows = ModelBatch::load::<M>(db, pks.clone())
+        .await
+        .map_err(|message| ArgError::Database { name, message })?;
+    rows.into_iter()
+        .zip(pks)
+        .map(|(row, pk)| {
+            row.ok_or_else(|| ArgError::ModelNotFound {
+                class: entity_class::<M::E>(),
+                pk: format!("{pk:?}"),
+            })
+        })
+        .collect()
+}
+
+/// The row of `pk` (see [`fetch`]).
 async fn fetch_one<M>(
     db: &DatabaseConnection,
     name: &'static str,
@@ -141,19 +165,10 @@ async fn fetch_one<M>(
 ) -> Result<M, ArgError>
 where
     M: FetchableModel,
-    PkOf<M::E>: Clone + Debug,
+    PkOf<M::E>: Clone + Debug + Send + Sync,
 {
-    let found = <M::E as EntityTrait>::find_by_id(pk.clone())
-        .one(db)
-        .await
-        .map_err(|e| ArgError::Database {
-            name,
-            message: e.to_string(),
-        })?;
-    found.ok_or_else(|| ArgError::ModelNotFound {
-        class: entity_class::<M::E>(),
-        pk: format!("{pk:?}"),
-    })
+    let mut rows = fetch::<M>(db, name, vec![pk]).await?;
+    Ok(rows.pop().expect("one row per key"))
 }
 
 /// The codec of a sea-orm model: it travels as a reference
@@ -249,7 +264,8 @@ where
 }
 
 /// The codec of a `Vec` of sea-orm models: the keys travel, and the rows
-/// come back with one `IN` query (per 500 keys), in the original order.
+/// come back with one `IN` query (per 500 keys, shared with the other jobs
+/// of the claim), in the original order.
 pub trait VecModelArg<T> {
     /// The codec.
     fn codec(&self) -> Codec<T>;
@@ -295,40 +311,12 @@ where
         if r.pks.is_empty() {
             return Ok(Vec::new());
         }
-        let db = database(ctx, name)?;
-        let mut found: HashMap<String, M> = HashMap::with_capacity(r.pks.len());
-        for chunk in r.pks.chunks(CHUNK) {
-            let rows = <M::E as EntityTrait>::find()
-                .filter(any_of_keys::<M::E>(chunk))
-                .all(db)
-                .await
-                .map_err(|e| ArgError::Database {
-                    name,
-                    message: e.to_string(),
-                })?;
-            found.extend(
-                rows.into_iter()
-                    .map(|m| (format!("{:?}", m.get_primary_key_value()), m)),
-            );
-        }
-        r.pks
-            .into_iter()
-            .map(|pk| {
-                let key = format!("{:?}", pk.clone().into_value_tuple());
-                found
-                    .get(&key)
-                    .cloned()
-                    .ok_or_else(|| ArgError::ModelNotFound {
-                        class: entity_class::<M::E>(),
-                        pk: format!("{pk:?}"),
-                    })
-            })
-            .collect()
+        fetch::<M>(database(ctx, name)?, name, r.pks).await
     })
 }
 
 /// `(k1 = a AND k2 = b) OR (…)` for every key; a single-column key becomes `k IN (…)`.
-fn any_of_keys<E: EntityTrait>(keys: &[PkOf<E>]) -> Condition
+pub(crate) fn any_of_keys<E: EntityTrait>(keys: &[PkOf<E>]) -> Condition
 where
     PkOf<E>: Clone,
 {

@@ -21,6 +21,7 @@ use super::shutdown::Stop;
 use super::signals::{Signal, Signals};
 use super::stats::{WorkerCounters, WorkerReport};
 use super::waiter::Waiter;
+use crate::args::ModelBatch;
 use crate::cancel::Canceller;
 use crate::dispatch::Client;
 use crate::error::Result;
@@ -272,6 +273,8 @@ impl Runtime {
                 jobs: claimed.iter().map(|job| job.receipt.id).collect(),
             });
         }
+        // The jobs of this claim fetch their model arguments together.
+        let batch = ModelBatch::new(claimed.len());
         for job in claimed {
             let permit = permits.pop().expect("claim returned at most `max` jobs");
             let (canceller, cancellation) = Canceller::new();
@@ -289,11 +292,12 @@ impl Runtime {
             let registry = self.registry.clone();
             let executing = self.executing.clone();
             let database = self.database.clone();
+            let models = batch.clone();
             let done = done_tx.clone();
             jobs.spawn(async move {
                 tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
-                let verdict =
-                    executor::execute(&job, &registry, database.as_ref(), cancellation).await;
+                let execute = executor::execute(&job, &registry, database.as_ref(), cancellation);
+                let verdict = models.run(execute).await;
                 {
                     let mut executing = executing.lock().expect("executing map poisoned");
                     // Gone when the lease was lost (and maybe claimed here again).

@@ -79,6 +79,12 @@ async fn greet_team(run: String, team: Vec<user::Model>) -> Result<(), String> {
     Ok(())
 }
 
+#[task(queue = "orm", max_attempts = 1)]
+async fn greet_tagged(run: String, user: user::Model, tag: tag::Model) -> Result<(), String> {
+    record(&run, format!("{} {}", user.name, tag.label));
+    Ok(())
+}
+
 #[task(queue = "orm", missing = "skip")]
 async fn greet_if_present(run: String, user: user::Model) -> Result<(), String> {
     record(&run, user.name);
@@ -120,6 +126,7 @@ pub fn registry_knows_which_tasks_take_models() {
             ),
             ("greet", vec!["user"]),
             ("greet_if_present", vec!["user"]),
+            ("greet_tagged", vec!["user", "tag"]),
             ("greet_team", vec!["team"]),
         ]
     );
@@ -262,6 +269,106 @@ pub async fn every_key_kind_round_trips_fresh(db: &DatabaseConnection, client: &
             "None".to_string(),
             format!("{:?}", vec![bob, ada]),
         ]
+    );
+}
+
+/// The SELECTs that `db` runs on each of `tables`, counted from now on
+/// (sea-orm's metric callback, on a clone of the connection).
+fn counting_selects(
+    db: &DatabaseConnection,
+    tables: &'static [&'static str],
+) -> (
+    DatabaseConnection,
+    std::sync::Arc<Mutex<HashMap<&'static str, usize>>>,
+) {
+    let counts = std::sync::Arc::new(Mutex::new(HashMap::new()));
+    let mut counted = db.clone();
+    let seen = counts.clone();
+    counted.set_metric_callback(move |info| {
+        let sql = &info.statement.sql;
+        if !sql.trim_start().to_ascii_uppercase().starts_with("SELECT") {
+            return;
+        }
+        for table in tables {
+            let quoted = [format!("\"{table}\""), format!("`{table}`")];
+            if quoted.iter().any(|q| sql.contains(q.as_str())) {
+                *seen.lock().unwrap().entry(*table).or_default() += 1;
+            }
+        }
+    });
+    (counted, counts)
+}
+
+/// The jobs of one claim batch fetch each entity with one statement, shared
+/// by jobs that ask for the same rows and for different ones; each still
+/// sees its rows as they are after the claim (a change made after dispatch
+/// is seen), and a row missing for one job fails only that job.
+pub async fn a_claim_batch_fetches_each_entity_once(db: &DatabaseConnection, client: &Client) {
+    let run = run_id("batch");
+    let users = [
+        insert_user(db, "Ada").await,
+        insert_user(db, "Bob").await,
+        insert_user(db, "Cy").await,
+    ];
+    let gone = insert_user(db, "Gone").await;
+    let slug = format!("vip-{}", fresh_id());
+    let vip = tag::ActiveModel {
+        slug: Set(slug),
+        label: Set("VIP".into()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    for i in 0..12 {
+        greet_tagged(run.clone(), users[i % 3].clone(), vip.clone())
+            .on_queue(&run)
+            .dispatch_with(client)
+            .await
+            .unwrap();
+    }
+    let doomed = greet_tagged(run.clone(), gone.clone(), vip.clone())
+        .on_queue(&run)
+        .dispatch_with(client)
+        .await
+        .unwrap();
+    // After dispatch: one row renamed, one deleted.
+    let mut ada: user::ActiveModel = users[0].clone().into();
+    ada.name = Set("Ada Lovelace".into());
+    ada.update(db).await.unwrap();
+    user::Entity::delete_by_id(gone.id).exec(db).await.unwrap();
+
+    let (counted, selects) = counting_selects(db, &["users", "tags"]);
+    // One claim takes all 13 jobs.
+    let worker = Worker::new(client.clone())
+        .database(counted)
+        .queues([run.as_str()])
+        .concurrency(16)
+        .burst(true);
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(std::future::pending()),
+    )
+    .await
+    .expect("worker drained within 30 s")
+    .expect("worker");
+    assert_eq!((report.completed, report.dead), (12, 1), "{report:?}");
+    let (reason, _) = dead_reason(client, doomed).await;
+    assert_eq!(
+        reason,
+        format!("model not found: `users` with primary key {}", gone.id)
+    );
+    let mut greeted = seen(&run);
+    greeted.sort();
+    let expected: Vec<String> = ["Ada Lovelace VIP", "Bob VIP", "Cy VIP"]
+        .iter()
+        .flat_map(|g| std::iter::repeat_n(g.to_string(), 4))
+        .collect();
+    assert_eq!(greeted, expected);
+    let selects = selects.lock().unwrap().clone();
+    assert_eq!(
+        (selects.get("users"), selects.get("tags")),
+        (Some(&1), Some(&1)),
+        "one SELECT per entity for the whole batch of 13 jobs: {selects:?}"
     );
 }
 

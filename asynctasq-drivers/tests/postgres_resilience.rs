@@ -33,14 +33,37 @@ fn unique(label: &str) -> String {
 
 /// A migrated driver whose sessions carry `application_name = app`.
 async fn driver(app: &str, extra: &str) -> PgDriver {
+    driver_on(&server(), app, extra).await
+}
+
+/// [`driver`] on the server `server` names.
+async fn driver_on(server: &str, app: &str, extra: &str) -> PgDriver {
     ensure_database(DATABASE).await;
-    let url = format!(
-        "{}/{DATABASE}?application_name={app}&max_connections=8{extra}",
-        server()
-    );
+    let url = format!("{server}/{DATABASE}?application_name={app}&max_connections=8{extra}");
     let driver = PgDriver::connect(&url).await.expect("connect");
     driver.migrate().await.expect("migrate");
     driver
+}
+
+/// A fresh schema for one test (drop it with [`drop_schema`]): its drivers
+/// get a wake-up hub of their own (the hub is shared by drivers on the same
+/// database and schema), so no other test's listener wakes its waiters.
+async fn private_schema(admin: &mut sqlx::PgConnection) -> String {
+    let schema = format!("at_{}", unique("s").replace('-', "_"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(admin)
+        .await
+        .unwrap();
+    schema
+}
+
+async fn drop_schema(admin: &mut sqlx::PgConnection, schema: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(admin)
+    .await
+    .unwrap();
 }
 
 async fn admin() -> sqlx::PgConnection {
@@ -165,9 +188,18 @@ fn claim_params<'a>(queues: &'a [String], max: usize) -> asynctasq_core::ClaimPa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_wakes_a_waiter_in_another_process() {
     let app = unique("at-notify");
-    let waiter = driver(&app, "&poll_interval=10s").await;
-    let producer = driver(&unique("at-producer"), "").await;
     let mut admin = admin().await;
+    let schema = private_schema(&mut admin).await;
+    let in_schema = format!("&options[search_path]={schema}");
+    let waiter = driver(&app, &format!("&poll_interval=10s{in_schema}")).await;
+    // The same server by another name: another wake-up hub, so only NOTIFY
+    // can carry the producer's jobs to the waiter, as from another process.
+    let other_name = server().replace("127.0.0.1", "localhost");
+    let producer = driver_on(&other_name, &unique("at-producer"), &in_schema).await;
+    assert!(
+        !std::ptr::eq(waiter.wakeups().hub, producer.wakeups().hub),
+        "the producer shares the waiter's hub: set ASYNCTASQ_TEST_POSTGRES to a 127.0.0.1 url"
+    );
     let q = unique("notify");
     let queues = vec![q.clone()];
     waiter
@@ -209,6 +241,8 @@ async fn notify_wakes_a_waiter_in_another_process() {
         waited >= Duration::from_millis(250) && waited < Duration::from_millis(900),
         "scheduled wake-up after {waited:?}"
     );
+    drop((waiter, producer));
+    drop_schema(&mut admin, &schema).await;
 }
 
 /// A job inserted in a transaction wakes nobody until the commit, and a
@@ -216,8 +250,13 @@ async fn notify_wakes_a_waiter_in_another_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_insert_notifies_on_commit_only() {
     let app = unique("at-txn");
-    let waiter = driver(&app, "&poll_interval=10s").await;
     let mut admin = admin().await;
+    let schema = private_schema(&mut admin).await;
+    let waiter = driver(
+        &app,
+        &format!("&poll_interval=10s&options[search_path]={schema}"),
+    )
+    .await;
     let q = unique("txn");
     let queues = vec![q.clone()];
     waiter
@@ -290,6 +329,8 @@ async fn transactional_insert_notifies_on_commit_only() {
         "a sea-orm insert woke after {waited:?}, not at the commit"
     );
     assert!(waiter.job(jobs[0].id).await.unwrap().is_some());
+    drop((waiter, db));
+    drop_schema(&mut admin, &schema).await;
 }
 
 /// When its listening connection is killed, a waiter returns at once (so

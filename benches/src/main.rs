@@ -53,6 +53,8 @@ enum Command {
     Idle(Common),
     /// Model arguments: payload size and rehydration time (sqlite, postgres).
     Orm(Common),
+    /// Model arguments in a drain: references vs values, statements per job.
+    OrmDrain(Common),
     /// A large backlog: enqueue rate, drain rate, Redis memory.
     Backlog(Common),
     /// drain, enqueue, e2e, idle (and orm on sqlite / postgres).
@@ -120,6 +122,9 @@ struct Common {
     /// Rounds (asynctasq and the peer alternate; the table shows medians).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// orm-drain: the database the models live in.
+    #[arg(long, value_enum, default_value = "postgres")]
+    models: DriverKind,
     /// Where to write the run's JSON (default `target/bench/<scenario>-<driver>-<run>.json`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -170,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         Command::E2e(c) => ("e2e", c),
         Command::Idle(c) => ("idle", c),
         Command::Orm(c) => ("orm", c),
+        Command::OrmDrain(c) => ("orm-drain", c),
         Command::Backlog(c) => ("backlog", c),
         Command::All(c) => ("all", c),
     };
@@ -299,6 +305,7 @@ async fn run_ours(
 ) -> Report {
     let result = match (scenario, target) {
         ("orm", _) => scenarios::orm::run(common.driver, common.url.as_deref(), run_id, opts).await,
+        ("orm-drain", Some(t)) => scenarios::orm_drain::run(t, common.models, run_id, opts).await,
         ("drain", Some(t)) => scenarios::drain::run(t, opts).await,
         ("enqueue", Some(t)) => scenarios::enqueue::run(t, opts).await,
         ("e2e", Some(t)) => scenarios::e2e::run(t, opts).await,

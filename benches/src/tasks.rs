@@ -196,3 +196,95 @@ pub async fn orm_sixteen(
 ) {
     std::hint::black_box((a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p));
 }
+
+/// A product of the orm-drain workload.
+pub mod product {
+    use sea_orm::entity::prelude::*;
+
+    /// A product row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "bench_products")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Stock-keeping unit.
+        pub sku: String,
+        /// Name.
+        pub name: String,
+        /// Price.
+        pub price_cents: i64,
+        /// In stock.
+        pub stock: i32,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An order of the orm-drain workload.
+pub mod order {
+    use sea_orm::entity::prelude::*;
+
+    /// An order row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "bench_orders")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Who ordered.
+        pub customer_id: i32,
+        /// What.
+        pub product_id: i32,
+        /// How many.
+        pub quantity: i32,
+        /// Total.
+        pub total_cents: i64,
+        /// Order status.
+        pub status: String,
+        /// Placed.
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// orm-drain: one customer, as a model reference.
+#[task(name = "bench.orm_drain.one_model", max_attempts = 1)]
+pub async fn drain_one_model(customer: customer::Model) {
+    std::hint::black_box(customer);
+}
+
+/// orm-drain: customer, product and order, as model references.
+#[task(name = "bench.orm_drain.three_models", max_attempts = 1)]
+pub async fn drain_three_models(
+    customer: customer::Model,
+    product: product::Model,
+    order: order::Model,
+) {
+    std::hint::black_box((customer, product, order));
+}
+
+/// orm-drain: one customer, by value.
+#[task(name = "bench.orm_drain.one_value", max_attempts = 1)]
+pub async fn drain_one_value(customer: Snapshot<customer::Model>) {
+    std::hint::black_box(customer);
+}
+
+/// orm-drain: customer, product and order, by value.
+#[task(name = "bench.orm_drain.three_values", max_attempts = 1)]
+pub async fn drain_three_values(
+    customer: Snapshot<customer::Model>,
+    product: Snapshot<product::Model>,
+    order: Snapshot<order::Model>,
+) {
+    std::hint::black_box((customer, product, order));
+}

@@ -7,6 +7,7 @@ pub mod e2e;
 pub mod enqueue;
 pub mod idle;
 pub mod orm;
+pub mod orm_drain;
 
 use std::time::{Duration, Instant};
 

@@ -26,17 +26,21 @@ use crate::tasks::{orm_four, orm_one, orm_serde_model, orm_sixteen, orm_snapshot
 const ROWS: i32 = 1000;
 
 /// Connections in the application's pool (fetches of one job run on several).
-const POOL: u32 = 16;
+pub(super) const POOL: u32 = 16;
 
 /// Where the application's table lives for one run, and how to remove it.
-struct AppDb {
-    db: DatabaseConnection,
+pub(super) struct AppDb {
+    pub(super) db: DatabaseConnection,
     sqlite_file: Option<PathBuf>,
     schema: Option<(String, String)>,
 }
 
 impl AppDb {
-    async fn open(kind: DriverKind, url: Option<&str>, run_id: &str) -> anyhow::Result<Self> {
+    pub(super) async fn open(
+        kind: DriverKind,
+        url: Option<&str>,
+        run_id: &str,
+    ) -> anyhow::Result<Self> {
         match kind {
             DriverKind::Sqlite => {
                 let file = std::env::temp_dir().join(format!("asynctasq-bench-{run_id}-app.db"));
@@ -73,7 +77,7 @@ impl AppDb {
         }
     }
 
-    async fn close(self) -> anyhow::Result<()> {
+    pub(super) async fn close(self) -> anyhow::Result<()> {
         self.db.close().await?;
         if let Some(file) = &self.sqlite_file {
             for suffix in ["", "-wal", "-shm"] {
@@ -102,7 +106,7 @@ fn pool_options(url: &str) -> ConnectOptions {
 
 /// A customer as an application would store it: short fields, a few hundred
 /// characters of free text, timestamps.
-fn sample(i: i32) -> customer::ActiveModel {
+pub(super) fn sample(i: i32) -> customer::ActiveModel {
     let at = Utc
         .timestamp_opt(1_760_000_000 + i64::from(i) * 3_600, 0)
         .unwrap();
@@ -139,10 +143,10 @@ fn sample(i: i32) -> customer::ActiveModel {
 }
 
 /// A small deterministic generator, so that runs fetch the same rows.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -150,7 +154,7 @@ impl Rng {
     }
 
     /// `k` distinct indexes below `n`.
-    fn pick(&mut self, k: usize, n: usize) -> Vec<usize> {
+    pub(super) fn pick(&mut self, k: usize, n: usize) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::with_capacity(k);
         while out.len() < k {
             let i = (self.next() % n as u64) as usize;

@@ -84,6 +84,12 @@ async fn every_key_kind_round_trips_fresh() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_kind_batches_across_jobs() {
+    let (db, client) = setup().await;
+    orm::every_key_kind_batches_across_jobs(&db, &client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_batch_fetches_each_entity_once() {
     let (db, client) = setup().await;
     orm::a_claim_batch_fetches_each_entity_once(&db, &client).await;

@@ -272,6 +272,94 @@ pub async fn every_key_kind_round_trips_fresh(db: &DatabaseConnection, client: &
     );
 }
 
+/// Int, string, UUID and composite keys, `Option` and `Vec`, in several jobs
+/// of one claim batch: one SELECT per table for all of them, and each job
+/// gets exactly its own rows, in its order.
+pub async fn every_key_kind_batches_across_jobs(db: &DatabaseConnection, client: &Client) {
+    let queue = run_id("keys-batch");
+    let mut expected = Vec::new();
+    for i in 0..3 {
+        let run = format!("{queue}-{i}");
+        let a = insert_user(db, &format!("A{i}")).await;
+        let b = insert_user(db, &format!("B{i}")).await;
+        let tag = tag::ActiveModel {
+            slug: Set(format!("t{i}-{}", fresh_id())),
+            label: Set(format!("Tag {i}")),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let doc = document::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            title: Set(format!("Doc {i}")),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let member = membership::ActiveModel {
+            org_id: Set(fresh_id()),
+            login: Set(format!("login{i}")),
+            role: Set("member".into()),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let coupon = (i % 2 == 0).then(|| tag.clone());
+        every_key(
+            run.clone(),
+            a.clone(),
+            tag.clone(),
+            doc.clone(),
+            member.clone(),
+            coupon.clone(),
+            None,
+            vec![b.clone(), a.clone()],
+        )
+        .on_queue(&queue)
+        .dispatch_with(client)
+        .await
+        .unwrap();
+        expected.push((
+            run,
+            vec![
+                format!("{a:?}"),
+                format!("{tag:?}"),
+                format!("{doc:?}"),
+                format!("{member:?}"),
+                format!("{coupon:?}"),
+                "None".to_string(),
+                format!("{:?}", vec![b, a]),
+            ],
+        ));
+    }
+    let tables = &["users", "tags", "documents", "memberships"];
+    let (counted, selects) = counting_selects(db, tables);
+    let worker = Worker::new(client.clone())
+        .database(counted)
+        .queues([queue.as_str()])
+        .concurrency(8)
+        .burst(true);
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(std::future::pending()),
+    )
+    .await
+    .expect("worker drained within 30 s")
+    .expect("worker");
+    assert_eq!((report.completed, report.dead), (3, 0), "{report:?}");
+    for (run, rows) in expected {
+        assert_eq!(seen(&run), rows, "job {run}");
+    }
+    let selects = selects.lock().unwrap().clone();
+    for table in tables {
+        assert_eq!(
+            selects.get(table),
+            Some(&1),
+            "one SELECT on `{table}` for the batch of 3 jobs: {selects:?}"
+        );
+    }
+}
+
 /// The SELECTs that `db` runs on each of `tables`, counted from now on
 /// (sea-orm's metric callback, on a clone of the connection).
 fn counting_selects(

@@ -273,9 +273,17 @@ impl Runtime {
                 jobs: claimed.iter().map(|job| job.receipt.id).collect(),
             });
         }
-        // The jobs of this claim fetch their model arguments together.
-        let batch = ModelBatch::new(claimed.len());
+        // The jobs of this claim that take sea-orm models fetch them
+        // together; the others run as they are.
+        let takes_models = |job: &ClaimedJob| {
+            self.registry
+                .get(&job.task)
+                .is_some_and(|task| !(task.model_arguments)().is_empty())
+        };
+        let asking = claimed.iter().filter(|job| takes_models(job)).count();
+        let batch = (asking > 0).then(|| ModelBatch::new(asking));
         for job in claimed {
+            let models = batch.clone().filter(|_| takes_models(&job));
             let permit = permits.pop().expect("claim returned at most `max` jobs");
             let (canceller, cancellation) = Canceller::new();
             self.executing
@@ -292,12 +300,14 @@ impl Runtime {
             let registry = self.registry.clone();
             let executing = self.executing.clone();
             let database = self.database.clone();
-            let models = batch.clone();
             let done = done_tx.clone();
             jobs.spawn(async move {
                 tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
                 let execute = executor::execute(&job, &registry, database.as_ref(), cancellation);
-                let verdict = models.run(execute).await;
+                let verdict = match models {
+                    Some(batch) => batch.run(execute).await,
+                    None => execute.await,
+                };
                 {
                     let mut executing = executing.lock().expect("executing map poisoned");
                     // Gone when the lease was lost (and maybe claimed here again).

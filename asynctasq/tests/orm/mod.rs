@@ -164,10 +164,20 @@ pub async fn insert_user(db: &impl ConnectionTrait, name: &str) -> user::Model {
 
 /// Runs a burst worker over `queue` with `db` for model fetches.
 pub async fn drain(client: &Client, db: &DatabaseConnection, queue: &str) -> WorkerReport {
+    drain_with(client, db.clone(), queue, 4).await
+}
+
+/// [`drain`] with `concurrency` (a claim takes up to that many jobs).
+pub async fn drain_with(
+    client: &Client,
+    db: DatabaseConnection,
+    queue: &str,
+    concurrency: usize,
+) -> WorkerReport {
     let worker = Worker::new(client.clone())
-        .database(db.clone())
+        .database(db)
         .queues([queue])
-        .concurrency(4)
+        .concurrency(concurrency)
         .burst(true);
     tokio::time::timeout(
         Duration::from_secs(30),
@@ -334,18 +344,7 @@ pub async fn every_key_kind_batches_across_jobs(db: &DatabaseConnection, client:
     }
     let tables = &["users", "tags", "documents", "memberships"];
     let (counted, selects) = counting_selects(db, tables);
-    let worker = Worker::new(client.clone())
-        .database(counted)
-        .queues([queue.as_str()])
-        .concurrency(8)
-        .burst(true);
-    let report = tokio::time::timeout(
-        Duration::from_secs(30),
-        worker.run_until(std::future::pending()),
-    )
-    .await
-    .expect("worker drained within 30 s")
-    .expect("worker");
+    let report = drain_with(client, counted, queue.as_str(), 8).await;
     assert_eq!((report.completed, report.dead), (3, 0), "{report:?}");
     for (run, rows) in expected {
         assert_eq!(seen(&run), rows, "job {run}");
@@ -427,18 +426,7 @@ pub async fn a_claim_batch_fetches_each_entity_once(db: &DatabaseConnection, cli
 
     let (counted, selects) = counting_selects(db, &["users", "tags"]);
     // One claim takes all 13 jobs.
-    let worker = Worker::new(client.clone())
-        .database(counted)
-        .queues([run.as_str()])
-        .concurrency(16)
-        .burst(true);
-    let report = tokio::time::timeout(
-        Duration::from_secs(30),
-        worker.run_until(std::future::pending()),
-    )
-    .await
-    .expect("worker drained within 30 s")
-    .expect("worker");
+    let report = drain_with(client, counted, run.as_str(), 16).await;
     assert_eq!((report.completed, report.dead), (12, 1), "{report:?}");
     let (reason, _) = dead_reason(client, doomed).await;
     assert_eq!(

@@ -260,3 +260,92 @@ async fn model_arguments_are_fetched_concurrently() {
         "fetching 4 slow models took {elapsed:?}; sequential takes {sequential:?}"
     );
 }
+
+/// A view that costs 200 ms per statement, however many rows it returns.
+mod slow_statement_user {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "slow_statement_users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub name: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+static SLOW_STATEMENT_RAN: std::sync::Mutex<Vec<(i32, String)>> = std::sync::Mutex::new(Vec::new());
+
+#[task(queue = "orm-slow-statement")]
+async fn greet_slowly(user: slow_statement_user::Model) -> Result<(), String> {
+    SLOW_STATEMENT_RAN
+        .lock()
+        .unwrap()
+        .push((user.id, user.name));
+    Ok(())
+}
+
+/// Claims of one job each: the first two start a fetch each (at most
+/// [`IN_FLIGHT`](asynctasq::core::args::IN_FLIGHT) per entity), and the jobs
+/// of the claims that arrive while those run wait for the next fetch, which
+/// serves them all. One statement per claim would be eight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_that_arrive_during_a_fetch_share_the_next() {
+    let (db, client) = setup().await;
+    db.execute_unprepared(
+        "CREATE OR REPLACE VIEW asynctasq_orm.slow_statement_users AS \
+         SELECT u.id, u.name FROM asynctasq_orm.users u CROSS JOIN (SELECT pg_sleep(0.2)) s",
+    )
+    .await
+    .unwrap();
+    let queue = orm::run_id("slow-statement");
+    let mut expected = Vec::new();
+    for i in 0..8 {
+        let user = orm::insert_user(&db, &format!("{queue}-{i}")).await;
+        let row = slow_statement_user::Model {
+            id: user.id,
+            name: user.name.clone(),
+        };
+        greet_slowly(row)
+            .on_queue(&queue)
+            .dispatch_with(&client)
+            .await
+            .unwrap();
+        expected.push((user.id, user.name));
+    }
+    let (counted, counts) = orm::counting_selects(&db, &["slow_statement_users"]);
+    let worker = asynctasq::Worker::new(client.clone())
+        .config(asynctasq::WorkerConfig {
+            queues: vec![queue.clone()],
+            concurrency: 8,
+            claim_batch: 1,
+            burst: true,
+            ..asynctasq::WorkerConfig::default()
+        })
+        .database(counted);
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(std::future::pending()),
+    )
+    .await
+    .expect("drained within 30 s")
+    .expect("worker");
+    assert_eq!(report.completed, 8, "{report:?}");
+    let mut ran: Vec<_> = SLOW_STATEMENT_RAN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, name)| name.starts_with(&queue))
+        .cloned()
+        .collect();
+    ran.sort();
+    expected.sort();
+    assert_eq!(ran, expected, "each job got its own row");
+    let statements = counts.lock().unwrap()["slow_statement_users"];
+    assert!(
+        (2..=4).contains(&statements),
+        "8 claims of one job fetched with {statements} statements (expected 2 to 4)"
+    );
+}

@@ -1,41 +1,55 @@
-//! Batched model fetches: the jobs of one claim batch fetch their sea-orm
-//! models together.
+//! Batched model fetches: the jobs a worker runs fetch their sea-orm models
+//! together.
 //!
 //! A worker starts the jobs of a claim batch at once, and each decodes its
 //! arguments first, all of them concurrently. Without help, every model
 //! reference is one `SELECT … WHERE pk = ?`: one statement per model per
-//! job. A [`ModelBatch`] gathers the requests of the batch's jobs: each job
-//! asks for all its models in its first poll, and once every job of the
-//! batch has been polled (or [`MAX_GATHER`] has passed), each entity is
-//! fetched with one `IN` query per 500 keys and every job gets its rows.
-//! Each job still sees its rows as they are when its batch is fetched (after
-//! the claim, never at dispatch), a row missing for one job fails only that
-//! job, and a fetch error fails only the jobs that asked that entity. A job
+//! job. The worker's [`ModelLoader`] gathers the requests instead, one queue
+//! per entity:
+//!
+//! - each job asks for all its models in its first poll, and a fetch starts
+//!   once every job of the claims it serves has been polled (or
+//!   [`MAX_GATHER`] has passed), so the jobs of one claim share a statement;
+//! - at most [`IN_FLIGHT`] fetches of one entity run at a time: requests that
+//!   arrive meanwhile (jobs of later claims) wait for the next one. Under
+//!   load, batches grow with the arrival rate instead of the database
+//!   receiving one statement per claim.
+//!
+//! Each entity is fetched with one `IN` query per [`CHUNK`] keys. A job still
+//! sees its rows as they are when its fetch runs (after its claim, never at
+//! dispatch), a row missing for one job fails only that job, and a fetch
+//! error fails only the jobs that asked that entity in that fetch. A job
 //! without model arguments waits for nothing.
 //!
-//! The worker runs each job with [`ModelBatch::run`]; outside a worker (a
-//! test calling a handler) model arguments are fetched with a query each.
+//! The worker runs each such job with [`ModelBatch::run`]; outside a worker
+//! (a test calling a handler) model arguments are fetched with a query each.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use futures::FutureExt;
 use sea_orm::sea_query::IntoValueTuple;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use super::model::{FetchableModel, PkOf, any_of_keys};
 
 /// Rows fetched per `IN` query.
-pub(crate) const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 512;
 
-/// Longest a fetch waits for the other jobs of its batch to ask.
+/// Longest a fetch waits for the other jobs of its claims to ask.
 pub const MAX_GATHER: Duration = Duration::from_millis(5);
+
+/// Fetches of one entity that run at once; later requests wait for the next.
+pub const IN_FLIGHT: usize = 2;
 
 tokio::task_local! {
     static BATCH: Arc<ModelBatch>;
@@ -45,44 +59,58 @@ tokio::task_local! {
 /// or why the fetch failed.
 type Answer<M> = Result<Vec<Option<M>>, String>;
 
-/// One job's request: its keys, and where the rows go.
-type Request<M> = (
-    Vec<PkOf<<M as FetchableModel>::E>>,
-    oneshot::Sender<Answer<M>>,
-);
-
-/// The requests for one entity waiting for the next fetch.
-struct Pending<M: FetchableModel> {
-    requests: Vec<Request<M>>,
-    /// Whether a fetch is gathering them.
-    gathering: bool,
+/// One job's request: its claim, its keys, and where the rows go.
+struct Request<M: FetchableModel> {
+    claim: Arc<ModelBatch>,
+    keys: Vec<PkOf<M::E>>,
+    reply: oneshot::Sender<Answer<M>>,
 }
 
-/// One entity's loader.
-struct EntityLoader<M: FetchableModel> {
-    pending: Mutex<Pending<M>>,
+/// One entity's queue of requests.
+struct EntityQueue<M: FetchableModel> {
+    state: Mutex<QueueState<M>>,
 }
 
-/// The jobs of one claim batch, fetching their model arguments together:
-/// one statement per entity (per 500 keys) for all of them. Each job asks
-/// for all its models in its first poll; once every job of the batch has
-/// been polled (or [`MAX_GATHER`] has passed) each entity is fetched once.
-/// A row missing for one job fails only that job; a fetch error fails the
-/// jobs that asked that entity. The worker runs every job of a claim with
-/// [`run`](Self::run); outside one, models are fetched with a query each.
+struct QueueState<M: FetchableModel> {
+    /// Requests waiting for the next fetch.
+    waiting: Vec<Request<M>>,
+    /// Fetch loops running (at most [`IN_FLIGHT`]).
+    fetchers: usize,
+}
+
+/// A worker's model fetches, shared by all the jobs it runs: one queue of
+/// requests per entity. A fetch starts once every job of the claims it
+/// serves has asked (or after [`MAX_GATHER`]), at most [`IN_FLIGHT`] per
+/// entity run at once, and requests that arrive meanwhile wait for the next
+/// one, so under load one statement serves more jobs. The worker makes one
+/// loader, and a [`ModelBatch`] per claim with [`batch`](Self::batch).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use asynctasq_core::args::ModelBatch;
+/// use asynctasq_core::args::ModelLoader;
 ///
-/// let batch = ModelBatch::new(2);
-/// let (a, b) = tokio::join!(batch.clone().run(async { 1 }), batch.run(async { 2 }));
+/// let loader = ModelLoader::new();
+/// let claim = loader.batch(2);
+/// let (a, b) = tokio::join!(claim.clone().run(async { 1 }), claim.run(async { 2 }));
 /// assert_eq!(a + b, 3);
 /// # }
 /// ```
-pub struct ModelBatch {
+#[derive(Default)]
+pub struct ModelLoader {
     entities: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-    /// Jobs of the batch not polled yet (they may still ask).
+}
+
+impl std::fmt::Debug for ModelLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelLoader").finish_non_exhaustive()
+    }
+}
+
+/// The jobs of one claim that take model arguments: a fetch waits until
+/// each of them has asked (been polled once), so they share it.
+pub struct ModelBatch {
+    loader: Arc<ModelLoader>,
+    /// Jobs of the claim not polled yet (they may still ask).
     asking: AtomicUsize,
     /// Told when `asking` reaches 0.
     all_asked: Notify,
@@ -96,7 +124,7 @@ impl std::fmt::Debug for ModelBatch {
     }
 }
 
-/// Counts a job of the batch as having asked once dropped: after its first
+/// Counts a job of the claim as having asked once dropped: after its first
 /// poll, or if it never ran.
 struct Asked(Arc<ModelBatch>);
 
@@ -108,17 +136,43 @@ impl Drop for Asked {
     }
 }
 
-impl ModelBatch {
-    /// A batch of `jobs` jobs.
-    pub fn new(jobs: usize) -> Arc<Self> {
+impl ModelLoader {
+    /// A loader with no requests.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// The batch of a claim whose `jobs` jobs take model arguments.
+    pub fn batch(self: &Arc<Self>, jobs: usize) -> Arc<ModelBatch> {
         Arc::new(ModelBatch {
-            entities: Mutex::default(),
+            loader: Arc::clone(self),
             asking: AtomicUsize::new(jobs),
             all_asked: Notify::new(),
         })
     }
 
-    /// Runs one job of the batch. The job asks for its models during its
+    fn queue<M>(&self) -> Arc<EntityQueue<M>>
+    where
+        M: FetchableModel,
+        PkOf<M::E>: Send + Sync,
+    {
+        let mut entities = self.entities.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entities.entry(TypeId::of::<M>()).or_insert_with(|| {
+            Arc::new(EntityQueue::<M> {
+                state: Mutex::new(QueueState {
+                    waiting: Vec::new(),
+                    fetchers: 0,
+                }),
+            })
+        });
+        Arc::clone(entry)
+            .downcast::<EntityQueue<M>>()
+            .expect("one queue type per TypeId")
+    }
+}
+
+impl ModelBatch {
+    /// Runs one job of the claim. The job asks for its models during its
     /// first poll; from then on it counts as having asked.
     pub async fn run<F: Future>(self: Arc<Self>, job: F) -> F::Output {
         let asked = Asked(self.clone());
@@ -131,8 +185,8 @@ impl ModelBatch {
         }
     }
 
-    /// Returns once every job of the batch has asked, or after [`MAX_GATHER`].
-    async fn gathered(&self) {
+    /// Returns once every job of the claim has asked, or at `deadline`.
+    async fn asked(&self, deadline: Instant) {
         let wait = async {
             loop {
                 let notified = self.all_asked.notified();
@@ -144,96 +198,116 @@ impl ModelBatch {
                 notified.await;
             }
         };
-        let _ = tokio::time::timeout(MAX_GATHER, wait).await;
+        let _ = tokio::time::timeout_at(deadline, wait).await;
     }
 
-    /// The rows of `pks` from `db`: with the other requests of the running
-    /// job's batch when there is one, else with a query of their own.
+    /// The rows of `pks` from `db`: through the worker's loader when the
+    /// running job has a batch, else with a query of their own.
     pub(crate) async fn load<M>(db: &DatabaseConnection, pks: Vec<PkOf<M::E>>) -> Answer<M>
     where
         M: FetchableModel,
         PkOf<M::E>: Clone + Debug + Send + Sync,
     {
         match BATCH.try_with(Arc::clone) {
-            Ok(batch) => {
-                let entity = batch.entity::<M>();
-                entity.request(batch, db, pks).await
+            Ok(claim) => {
+                let queue = claim.loader.queue::<M>();
+                queue.request(claim, db, pks).await
             }
             Err(_) => fetch::<M>(db, &pks).await.map(|found| answer(&found, &pks)),
         }
     }
-
-    fn entity<M>(&self) -> Arc<EntityLoader<M>>
-    where
-        M: FetchableModel,
-        PkOf<M::E>: Send + Sync,
-    {
-        let mut entities = self.entities.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entities.entry(TypeId::of::<M>()).or_insert_with(|| {
-            Arc::new(EntityLoader::<M> {
-                pending: Mutex::new(Pending {
-                    requests: Vec::new(),
-                    gathering: false,
-                }),
-            })
-        });
-        Arc::clone(entry)
-            .downcast::<EntityLoader<M>>()
-            .expect("one loader type per TypeId")
-    }
 }
 
-impl<M> EntityLoader<M>
+impl<M> EntityQueue<M>
 where
     M: FetchableModel,
     PkOf<M::E>: Clone + Debug + Send + Sync,
 {
-    /// Queues `pks` for the batch's next fetch of this entity, starting one
-    /// if none gathers.
+    /// Queues `keys` for the next fetch of this entity, starting a fetch
+    /// loop if fewer than [`IN_FLIGHT`] run.
     async fn request(
         self: Arc<Self>,
-        batch: Arc<ModelBatch>,
+        claim: Arc<ModelBatch>,
         db: &DatabaseConnection,
-        pks: Vec<PkOf<M::E>>,
+        keys: Vec<PkOf<M::E>>,
     ) -> Answer<M> {
-        let (tx, rx) = oneshot::channel();
+        let (reply, answer) = oneshot::channel();
         let start = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.requests.push((pks, tx));
-            !std::mem::replace(&mut pending.gathering, true)
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.waiting.push(Request { claim, keys, reply });
+            let start = state.fetchers < IN_FLIGHT;
+            state.fetchers += usize::from(start);
+            start
         };
         if start {
-            tokio::spawn(Arc::clone(&self).gather_and_fetch(batch, db.clone()));
+            tokio::spawn(Arc::clone(&self).fetch_loop(db.clone()));
         }
-        rx.await
+        answer
+            .await
             .unwrap_or_else(|_| Err("the model fetch was dropped".to_string()))
     }
 
-    /// Lets the other jobs of the batch ask, then fetches what they all
-    /// asked for and answers each.
-    async fn gather_and_fetch(self: Arc<Self>, batch: Arc<ModelBatch>, db: DatabaseConnection) {
-        batch.gathered().await;
-        let requests = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.gathering = false;
-            std::mem::take(&mut pending.requests)
-        };
-        let mut keys: Vec<PkOf<M::E>> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (pks, _) in &requests {
-            for pk in pks {
-                if seen.insert(key_of(pk)) {
-                    keys.push(pk.clone());
+    /// Fetches what is waiting, once its claims have asked, until nothing is.
+    async fn fetch_loop(self: Arc<Self>, db: DatabaseConnection) {
+        loop {
+            let claims = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.waiting.is_empty() {
+                    state.fetchers -= 1;
+                    return;
                 }
+                distinct_claims(&state.waiting)
+            };
+            let deadline = Instant::now() + MAX_GATHER;
+            for claim in claims {
+                claim.asked(deadline).await;
+            }
+            let requests = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                std::mem::take(&mut state.waiting)
+            };
+            if !requests.is_empty() {
+                // A panic in a fetch fails its requests (their senders are
+                // dropped), not the loop: later requests still get answers.
+                let _ = AssertUnwindSafe(answer_all(&db, requests))
+                    .catch_unwind()
+                    .await;
             }
         }
-        let fetched = fetch::<M>(&db, &keys).await;
-        for (pks, tx) in requests {
-            let _ = tx.send(match &fetched {
-                Ok(found) => Ok(answer(found, &pks)),
-                Err(e) => Err(e.clone()),
-            });
+    }
+}
+
+/// The claims of `requests`, each once.
+fn distinct_claims<M: FetchableModel>(requests: &[Request<M>]) -> Vec<Arc<ModelBatch>> {
+    let mut seen = HashSet::new();
+    requests
+        .iter()
+        .filter(|r| seen.insert(Arc::as_ptr(&r.claim)))
+        .map(|r| Arc::clone(&r.claim))
+        .collect()
+}
+
+/// Fetches the keys of `requests` together and answers each.
+async fn answer_all<M>(db: &DatabaseConnection, requests: Vec<Request<M>>)
+where
+    M: FetchableModel,
+    PkOf<M::E>: Clone,
+{
+    let mut keys: Vec<PkOf<M::E>> = Vec::new();
+    let mut seen = HashSet::new();
+    for request in &requests {
+        for pk in &request.keys {
+            if seen.insert(key_of(pk)) {
+                keys.push(pk.clone());
+            }
         }
+    }
+    let fetched = fetch::<M>(db, &keys).await;
+    for request in requests {
+        let _ = request.reply.send(match &fetched {
+            Ok(found) => Ok(answer(found, &request.keys)),
+            Err(e) => Err(e.clone()),
+        });
     }
 }
 
@@ -254,8 +328,9 @@ where
 {
     let mut found = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(CHUNK) {
+        let padded = padded(chunk);
         let rows = <M::E as EntityTrait>::find()
-            .filter(any_of_keys::<M::E>(chunk))
+            .filter(any_of_keys::<M::E>(&padded))
             .all(db)
             .await
             .map_err(|e| e.to_string())?;
@@ -265,6 +340,17 @@ where
         );
     }
     Ok(found)
+}
+
+/// `keys` with its last key repeated up to the next power of two: a fetch's
+/// statement then has one of a few shapes (1, 2, 4 … keys), which every
+/// connection keeps prepared, instead of one per batch size.
+fn padded<K: Clone>(keys: &[K]) -> Vec<K> {
+    let mut padded = keys.to_vec();
+    if let Some(last) = keys.last() {
+        padded.resize(keys.len().next_power_of_two(), last.clone());
+    }
+    padded
 }
 
 /// The rows of `pks`, in their order.

@@ -30,7 +30,7 @@ use std::pin::Pin;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use loader::{MAX_GATHER, ModelBatch};
+pub use loader::{IN_FLIGHT, MAX_GATHER, ModelBatch, ModelLoader};
 pub use model::{ModelArg, OptionModelArg, Snapshot, VecModelArg, entity_class};
 
 use crate::error::{Error, Result};

@@ -264,7 +264,7 @@ where
 }
 
 /// The codec of a `Vec` of sea-orm models: the keys travel, and the rows
-/// come back with one `IN` query (per 500 keys, shared with the other jobs
+/// come back with one `IN` query (per 512 keys, shared with the other jobs
 /// of the claim), in the original order.
 pub trait VecModelArg<T> {
     /// The codec.

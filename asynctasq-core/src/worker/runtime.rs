@@ -21,7 +21,7 @@ use super::shutdown::Stop;
 use super::signals::{Signal, Signals};
 use super::stats::{WorkerCounters, WorkerReport};
 use super::waiter::Waiter;
-use crate::args::ModelBatch;
+use crate::args::ModelLoader;
 use crate::cancel::Canceller;
 use crate::dispatch::Client;
 use crate::error::Result;
@@ -75,6 +75,8 @@ pub(super) struct Runtime {
     pub(super) executing: Executing,
     pub(super) outage: Arc<Outage>,
     pub(super) signals: Signals,
+    /// The model fetches of the jobs it runs.
+    pub(super) models: Arc<ModelLoader>,
 }
 
 impl Runtime {
@@ -93,6 +95,7 @@ impl Runtime {
             counters: Arc::default(),
             executing: Arc::default(),
             signals: Signals::default(),
+            models: ModelLoader::new(),
         }
     }
 
@@ -281,7 +284,7 @@ impl Runtime {
                 .is_some_and(|task| !(task.model_arguments)().is_empty())
         };
         let asking = claimed.iter().filter(|job| takes_models(job)).count();
-        let batch = (asking > 0).then(|| ModelBatch::new(asking));
+        let batch = (asking > 0).then(|| self.models.batch(asking));
         for job in claimed {
             let models = batch.clone().filter(|_| takes_models(&job));
             let permit = permits.pop().expect("claim returned at most `max` jobs");

@@ -361,7 +361,7 @@ pub async fn every_key_kind_batches_across_jobs(db: &DatabaseConnection, client:
 
 /// The SELECTs that `db` runs on each of `tables`, counted from now on
 /// (sea-orm's metric callback, on a clone of the connection).
-fn counting_selects(
+pub fn counting_selects(
     db: &DatabaseConnection,
     tables: &'static [&'static str],
 ) -> (

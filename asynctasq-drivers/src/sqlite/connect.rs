@@ -1,10 +1,12 @@
 //! Opening the database (the pool, WAL), the driver built on a pool, and
-//! running writes: one at a time per process, under the shared write lock.
+//! running writes: one at a time per process, under the shared write lock,
+//! on the driver's one writer connection.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -54,6 +56,36 @@ pub(super) struct Inner {
     pub(super) private: bool,
     /// For `dispatch_in`: which database the jobs are in.
     pub(super) jobs_db: JobsDatabase,
+    /// The pool connection every write of this driver runs on, taken at the
+    /// first write. One connection keeps its page cache warm from write to
+    /// write; writes on a different connection each time find the pages the
+    /// last one changed stale and read them again.
+    writer: tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>,
+}
+
+/// This process's turn to write (the file's write lock), on the driver's
+/// writer connection.
+pub(super) struct WriteTurn<'a> {
+    _turn: tokio::sync::MutexGuard<'a, ()>,
+    writer: tokio::sync::MutexGuard<'a, Option<PoolConnection<Sqlite>>>,
+}
+
+impl WriteTurn<'_> {
+    /// The writer connection.
+    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
+        self.writer
+            .as_mut()
+            .expect("a write turn holds its connection")
+    }
+
+    /// `result` as this driver's error; a failed write gives its connection
+    /// back, so the next write starts on a fresh one.
+    pub(super) fn checked<T>(&mut self, result: sqlx::Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.writer.take();
+        }
+        result.map_err(db_err)
+    }
 }
 
 pub(super) fn db_err(e: sqlx::Error) -> Error {
@@ -127,6 +159,7 @@ impl SqliteDriver {
                 private: memory || wake::is_private(&key),
                 jobs_db: JobsDatabase::new(NAME, DbBackend::Sqlite, format!("sqlite://{key}")),
                 pool,
+                writer: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -158,11 +191,24 @@ impl SqliteDriver {
         self.inner.shared.write.lock().await
     }
 
+    /// Waits for this process's turn to write, on the writer connection.
+    pub(super) async fn write_turn(&self) -> Result<WriteTurn<'_>> {
+        let turn = self.write_lock().await;
+        let mut writer = self.inner.writer.lock().await;
+        if writer.is_none() {
+            *writer = Some(self.inner.pool.acquire().await.map_err(db_err)?);
+        }
+        Ok(WriteTurn {
+            _turn: turn,
+            writer,
+        })
+    }
+
     /// Runs `query` in its turn; returns the rows it changed.
     pub(super) async fn write(&self, query: Query<'_>) -> Result<u64> {
-        let _write = self.write_lock().await;
-        let done = query.execute(&self.inner.pool).await.map_err(db_err)?;
-        Ok(done.rows_affected())
+        let mut turn = self.write_turn().await?;
+        let done = query.execute(turn.conn()).await;
+        Ok(turn.checked(done)?.rows_affected())
     }
 
     /// Runs the ack `sql` with the JSON array `acks` as `?1`, unless it is
@@ -179,18 +225,18 @@ impl SqliteDriver {
         &self,
         queries: impl Iterator<Item = Query<'q>>,
     ) -> Result<u64> {
-        let _write = self.write_lock().await;
-        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
-        let mut done = 0;
-        for query in queries {
-            done += query
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
+        let mut turn = self.write_turn().await?;
+        let written = async {
+            let mut tx = turn.conn().begin().await?;
+            let mut done = 0;
+            for query in queries {
+                done += query.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(done)
         }
-        tx.commit().await.map_err(db_err)?;
-        Ok(done)
+        .await;
+        turn.checked(written)
     }
 }
 

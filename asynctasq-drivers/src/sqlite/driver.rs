@@ -100,8 +100,9 @@ impl Driver for SqliteDriver {
             .bind(count(params.max));
         let query = queues.iter().fold(query, |query, q| query.bind(*q));
         let rows = {
-            let _write = self.write_lock().await;
-            query.fetch_all(&self.inner.pool).await.map_err(db_err)?
+            let mut turn = self.write_turn().await?;
+            let rows = query.fetch_all(turn.conn()).await;
+            turn.checked(rows)?
         };
         rows::claimed(&rows, token)
     }
@@ -144,8 +145,9 @@ impl Driver for SqliteDriver {
             .bind(sql::receipts(receipts))
             .bind(now_ms().saturating_add(millis(lease)));
         let extended: Vec<String> = {
-            let _write = self.write_lock().await;
-            query.fetch_all(&self.inner.pool).await.map_err(db_err)?
+            let mut turn = self.write_turn().await?;
+            let extended = query.fetch_all(turn.conn()).await;
+            turn.checked(extended)?
         };
         Ok(not_extended(receipts, &rows::job_ids(&extended)?))
     }

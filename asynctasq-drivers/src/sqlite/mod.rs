@@ -14,6 +14,10 @@
 //!   SQLite has one writer at a time, so every write is a single short
 //!   statement (or a short transaction that starts by writing), and writers
 //!   of this process queue on an async lock instead of SQLite's busy handler.
+//!   A driver runs all its writes on one pool connection, kept from the first
+//!   write on: its page cache stays warm, where a different connection per
+//!   write would find the pages the last write changed stale and read them
+//!   again (about 20 % of a drain's throughput).
 //! * **Batch claim in one statement.** A claim is one `UPDATE … WHERE rowid IN
 //!   (SELECT … ORDER BY priority DESC, run_at, id LIMIT n) RETURNING …`, each
 //!   queue being a range scan of a partial index, so claiming is O(log n)

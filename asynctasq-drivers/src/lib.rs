@@ -12,7 +12,7 @@
 //! `ASYNCTASQ_URL` picks the backend at run time.
 
 mod models;
-pub use models::connect_models_database;
+pub use models::{MODELS_POOL, connect_models_database, connect_models_database_pooled};
 
 /// The in-process driver lives in core (its tests need a driver); it is
 /// re-exported here with the others.

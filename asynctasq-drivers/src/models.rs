@@ -10,7 +10,26 @@ use asynctasq_core::{Error, Result};
 /// fetch waits for a connection (the SQL drivers' defaults).
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Opens a sea-orm connection to `url` for [`Worker::database`]:
+/// Connections in the models pool that [`connect_models_database`] opens
+/// (the worker CLI's `--database-pool` default).
+///
+/// A worker fetches each entity of the jobs it runs with one statement
+/// shared by many jobs, and runs at most
+/// [`IN_FLIGHT`](asynctasq_core::args::IN_FLIGHT) such statements per entity
+/// at a time: a few connections per entity a task takes are enough, not one
+/// per job. See `docs/orm.md` for the measurements.
+pub const MODELS_POOL: u32 = 8;
+
+/// Opens a sea-orm connection to `url` for [`Worker::database`], with a
+/// pool of [`MODELS_POOL`] connections; see [`connect_models_database_pooled`].
+///
+/// [`Worker::database`]: asynctasq_core::Worker::database
+pub async fn connect_models_database(url: &str) -> Result<DatabaseConnection> {
+    connect_models_database_pooled(url, MODELS_POOL).await
+}
+
+/// Opens a sea-orm connection to `url` for [`Worker::database`], with at
+/// most `pool` connections:
 /// - it fails within 2 s, with the cause (`connection refused`,
 ///   `database "x" does not exist`, `Access denied ...`), where sea-orm's
 ///   defaults wait 30 s and say only that the pool timed out;
@@ -21,7 +40,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// Errors never contain the URL; the caller names the database.
 ///
 /// [`Worker::database`]: asynctasq_core::Worker::database
-pub async fn connect_models_database(url: &str) -> Result<DatabaseConnection> {
+pub async fn connect_models_database_pooled(url: &str, pool: u32) -> Result<DatabaseConnection> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
     let driver = match scheme.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" => "postgres",
@@ -32,6 +51,7 @@ pub async fn connect_models_database(url: &str) -> Result<DatabaseConnection> {
     check(driver, url).await?;
     let mut options = ConnectOptions::new(url);
     options
+        .max_connections(pool.max(1))
         .connect_timeout(TIMEOUT)
         .acquire_timeout(TIMEOUT)
         .sqlx_logging(false);

@@ -27,6 +27,7 @@ fn worker_defaults_match_the_core_defaults() {
     assert_eq!(w.grace, core.grace);
     assert_eq!(w.max_jobs, None);
     assert!(!w.burst);
+    assert_eq!(w.database_pool, asynctasq::drivers::MODELS_POOL);
 }
 
 #[test]
@@ -46,6 +47,8 @@ fn worker_flags() {
         "--max-jobs",
         "1000",
         "--burst",
+        "--database-pool",
+        "3",
         "--url",
         "memory://",
     ])
@@ -60,6 +63,7 @@ fn worker_flags() {
     assert_eq!(w.grace.as_secs(), 45);
     assert_eq!(w.max_jobs, Some(1000));
     assert!(w.burst);
+    assert_eq!(w.database_pool, 3);
 }
 
 #[test]
@@ -68,6 +72,7 @@ fn worker_flags_are_checked() {
     assert!(error(&["worker", "--lease", "soon"]).contains("invalid duration `soon`"));
     assert!(error(&["worker", "--queues", "a,,b"]).contains("--queues"));
     assert!(error(&["worker", "--max-jobs", "0"]).contains("--max-jobs"));
+    assert!(error(&["worker", "--database-pool", "0"]).contains("must be at least 1"));
 }
 
 #[test]

@@ -144,6 +144,20 @@ pub struct WorkerArgs {
     )]
     pub database_url: Option<String>,
 
+    /// Connections in the models database's pool
+    ///
+    /// Jobs fetch their models together (one statement per entity for many jobs),
+    /// so a few connections per entity are enough; see docs/orm.md.
+    #[arg(
+        verbatim_doc_comment,
+        long,
+        value_name = "N",
+        env = "ASYNCTASQ_DATABASE_POOL",
+        default_value_t = asynctasq_drivers::MODELS_POOL,
+        value_parser = parse_pool
+    )]
+    pub database_pool: u32,
+
     /// Start even though tasks take sea-orm models and no --database-url is given
     ///
     /// Without it such a worker refuses to start, naming the tasks: their jobs would
@@ -186,6 +200,7 @@ impl std::fmt::Debug for WorkerArgs {
             max_jobs,
             burst,
             database_url,
+            database_pool,
             without_database,
             retain_completed,
         } = self;
@@ -197,6 +212,7 @@ impl std::fmt::Debug for WorkerArgs {
             .field("max_jobs", max_jobs)
             .field("burst", burst)
             .field("database_url", &database_url.as_deref().map(redact_url))
+            .field("database_pool", database_pool)
             .field("without_database", without_database)
             .field("retain_completed", retain_completed)
             .finish()
@@ -320,6 +336,11 @@ pub(super) fn parse_job_id(text: &str) -> Result<JobId, String> {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     asynctasq_core::config::parse_duration(text)
+}
+
+fn parse_pool(text: &str) -> Result<u32, String> {
+    let n = parse_positive(text)?;
+    u32::try_from(n).map_err(|_| format!("`{text}` is more connections than a pool can hold"))
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {

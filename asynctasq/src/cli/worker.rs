@@ -62,7 +62,7 @@ pub(crate) async fn run(
 
     let mut worker = Worker::new(client).config(config).registry(registry);
     if let Some(url) = args.database_url.as_deref().filter(|u| !u.is_empty()) {
-        let db = asynctasq_drivers::connect_models_database(url)
+        let db = asynctasq_drivers::connect_models_database_pooled(url, args.database_pool)
             .await
             // sea-orm's messages can quote the URL, password included.
             .map_err(|e| {
@@ -77,7 +77,12 @@ pub(crate) async fn run(
                     super::redact_url(url)
                 )
             })?;
-        writeln!(out, "  models database: {}", super::redact_url(url))?;
+        writeln!(
+            out,
+            "  models database: {} (pool {})",
+            super::redact_url(url),
+            args.database_pool
+        )?;
         worker = worker.database(db);
     }
     let report = worker

@@ -51,6 +51,8 @@ enum Command {
     E2e(Common),
     /// An idle worker woken by one job every `--interval-ms`.
     Idle(Common),
+    /// The backend alone (raw claim 100 + ack loop) next to a drain, in one run.
+    Limit(Common),
     /// Model arguments: payload size and rehydration time (sqlite, postgres).
     Orm(Common),
     /// Model arguments in a drain: references vs values, statements per job.
@@ -122,6 +124,10 @@ struct Common {
     /// Rounds (asynctasq and the peer alternate; the table shows medians).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// orm-drain: connections in the models database's pool (the worker CLI's
+    /// default is `asynctasq::drivers::MODELS_POOL`).
+    #[arg(long, default_value_t = asynctasq::drivers::MODELS_POOL)]
+    models_pool: u32,
     /// orm-drain: the database the models live in.
     #[arg(long, value_enum, default_value = "postgres")]
     models: DriverKind,
@@ -174,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Enqueue(c) => ("enqueue", c),
         Command::E2e(c) => ("e2e", c),
         Command::Idle(c) => ("idle", c),
+        Command::Limit(c) => ("limit", c),
         Command::Orm(c) => ("orm", c),
         Command::OrmDrain(c) => ("orm-drain", c),
         Command::Backlog(c) => ("backlog", c),
@@ -209,6 +216,7 @@ fn opts(c: &Common) -> Opts {
         samples: c.samples,
         interval: Duration::from_millis(c.interval_ms),
         reps: c.reps.max(1),
+        models_pool: c.models_pool.max(1),
     }
 }
 
@@ -310,6 +318,7 @@ async fn run_ours(
         ("enqueue", Some(t)) => scenarios::enqueue::run(t, opts).await,
         ("e2e", Some(t)) => scenarios::e2e::run(t, opts).await,
         ("idle", Some(t)) => scenarios::idle::run(t, opts).await,
+        ("limit", Some(t)) => scenarios::limit::run(t, opts).await,
         ("backlog", Some(t)) => scenarios::backlog::run(t, opts).await,
         (other, _) => Err(anyhow::anyhow!("unknown scenario {other}")),
     };

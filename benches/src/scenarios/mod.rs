@@ -6,6 +6,7 @@ pub mod drain;
 pub mod e2e;
 pub mod enqueue;
 pub mod idle;
+pub mod limit;
 pub mod orm;
 pub mod orm_drain;
 
@@ -47,6 +48,8 @@ pub struct Opts {
     pub interval: Duration,
     /// ORM: repetitions per measurement.
     pub reps: usize,
+    /// orm-drain: connections in the models pool.
+    pub models_pool: u32,
 }
 
 /// The worker configuration every scenario uses.

@@ -40,12 +40,13 @@ impl AppDb {
         kind: DriverKind,
         url: Option<&str>,
         run_id: &str,
+        pool: u32,
     ) -> anyhow::Result<Self> {
         match kind {
             DriverKind::Sqlite => {
                 let file = std::env::temp_dir().join(format!("asynctasq-bench-{run_id}-app.db"));
                 let url = format!("sqlite://{}?mode=rwc", file.display());
-                let db = Database::connect(pool_options(&url)).await?;
+                let db = Database::connect(pool_options(&url, pool)).await?;
                 Ok(AppDb {
                     db,
                     sqlite_file: Some(file),
@@ -61,7 +62,7 @@ impl AppDb {
                     .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
                     .await?;
                 admin.close().await?;
-                let mut options = pool_options(url);
+                let mut options = pool_options(url, pool);
                 options.set_schema_search_path(schema.clone());
                 let db = Database::connect(options).await?;
                 Ok(AppDb {
@@ -95,11 +96,11 @@ impl AppDb {
     }
 }
 
-fn pool_options(url: &str) -> ConnectOptions {
+fn pool_options(url: &str, pool: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(POOL)
-        .min_connections(POOL)
+        .max_connections(pool)
+        .min_connections(pool)
         .sqlx_logging(false);
     options
 }
@@ -214,7 +215,7 @@ pub async fn run(
     run_id: &str,
     opts: &Opts,
 ) -> anyhow::Result<Report> {
-    let app = AppDb::open(kind, url, run_id).await?;
+    let app = AppDb::open(kind, url, run_id, POOL).await?;
     let result = measure(kind, &app.db, opts).await;
     app.close().await?;
     result

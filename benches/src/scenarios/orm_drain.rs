@@ -18,7 +18,7 @@ use asynctasq::{Envelope, Worker, WorkerConfig};
 use chrono::{TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Schema, Set};
 
-use super::orm::{AppDb, POOL, Rng, sample};
+use super::orm::{AppDb, Rng, sample};
 use super::{Opts, worker_config};
 use crate::report::{Better, Report};
 use crate::target::{DriverKind, Target};
@@ -45,7 +45,7 @@ pub async fn run(
     run_id: &str,
     opts: &Opts,
 ) -> anyhow::Result<Report> {
-    let app = AppDb::open(models, None, run_id).await?;
+    let app = AppDb::open(models, None, run_id, opts.models_pool).await?;
     let result = measure(target, models, &app.db, opts).await;
     app.close().await?;
     result
@@ -62,7 +62,7 @@ async fn measure(
     report.param("jobs", opts.jobs);
     report.param("concurrency", opts.concurrency);
     report.param("claim_batch", opts.claim_batch);
-    report.param("models_pool", POOL);
+    report.param("models_pool", opts.models_pool);
     report.param("customers", CUSTOMERS);
     report.param("products", PRODUCTS);
     report.param("orders", ORDERS);
@@ -70,7 +70,7 @@ async fn measure(
 
     let mut rates = HashMap::new();
     for kind in ["one_value", "one_model", "three_values", "three_models"] {
-        let (rate, statements) = drain(target, db, opts, &rows, kind).await?;
+        let (rate, statements, statement_ms) = drain(target, db, opts, &rows, kind).await?;
         report.metric(
             &format!("{kind}.jobs_per_sec"),
             rate,
@@ -83,6 +83,14 @@ async fn measure(
             "statements",
             Better::Lower,
         );
+        if statements > 0.0 {
+            report.metric(
+                &format!("{kind}.statement_ms"),
+                statement_ms,
+                "ms",
+                Better::Info,
+            );
+        }
         rates.insert(kind, rate);
     }
     report.metric(
@@ -170,14 +178,15 @@ fn job(kind: &str, queue: &str, rows: &Rows, rng: &mut Rng) -> asynctasq::Result
 }
 
 /// Enqueues N jobs of `kind` and drains them; jobs/s from the first claim
-/// to the last ack, and the statements run on the models database per job.
+/// to the last ack, the statements run on the models database per job, and
+/// their mean duration (ms).
 async fn drain(
     target: &Target,
     db: &DatabaseConnection,
     opts: &Opts,
     rows: &Rows,
     kind: &str,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(f64, f64, f64)> {
     let queue = target.queue(&format!("orm-drain-{kind}"));
     let mut rng = Rng(0x5eed_0000 + kind.len() as u64);
     let mut left = opts.jobs;
@@ -190,10 +199,12 @@ async fn drain(
         left -= n;
     }
     let statements = Arc::new(AtomicU64::new(0));
+    let micros = Arc::new(AtomicU64::new(0));
     let mut counted = db.clone();
-    let seen = statements.clone();
-    counted.set_metric_callback(move |_| {
+    let (seen, spent) = (statements.clone(), micros.clone());
+    counted.set_metric_callback(move |info| {
         seen.fetch_add(1, Ordering::Relaxed);
+        spent.fetch_add(info.elapsed.as_micros() as u64, Ordering::Relaxed);
     });
     target.timings.reset();
     let worker = Worker::new(target.client.clone())
@@ -215,6 +226,8 @@ async fn drain(
     );
     let wall = ended.duration_since(target.timings.first_claim().unwrap_or(started));
     target.purge_queue(&queue).await?;
-    let per_job = statements.load(Ordering::Relaxed) as f64 / opts.jobs as f64;
-    Ok((opts.jobs as f64 / wall.as_secs_f64(), per_job))
+    let count = statements.load(Ordering::Relaxed);
+    let per_job = count as f64 / opts.jobs as f64;
+    let mean_ms = micros.load(Ordering::Relaxed) as f64 / 1000.0 / count.max(1) as f64;
+    Ok((opts.jobs as f64 / wall.as_secs_f64(), per_job, mean_ms))
 }

@@ -58,3 +58,35 @@ fn drain_and_enqueue_on_sqlite_write_the_report_shape() {
             .any(|m| m["name"] == "jobs_per_sec")
     );
 }
+
+#[test]
+fn limit_on_sqlite_reports_both_rates_and_their_ratio() {
+    let out = std::env::temp_dir().join(format!(
+        "asynctasq-bench-smoke-limit-{}.json",
+        std::process::id()
+    ));
+    let status = Command::new(env!("CARGO_BIN_EXE_asynctasq-bench"))
+        .args(["limit", "--driver", "sqlite", "--jobs", "300", "--out"])
+        .arg(&out)
+        .status()
+        .expect("run the harness");
+    assert!(status.success(), "the harness failed: {status}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
+    let _ = std::fs::remove_file(&out);
+    let report = &run["reports"][0];
+    assert_eq!(report["scenario"], "limit");
+    assert!(report["error"].is_null(), "{report}");
+    let metric = |name: &str| {
+        report["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["value"].as_f64())
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    let (limit, drain) = (metric("limit_jobs_per_sec"), metric("drain_jobs_per_sec"));
+    assert!(limit > 0.0 && drain > 0.0, "{report}");
+    assert!((metric("drain_over_limit") - drain / limit).abs() < 1e-9);
+}

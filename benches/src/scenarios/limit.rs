@@ -10,8 +10,9 @@
 //! reaches on the same machine at the same moment.
 //!
 //! The SQL loops run on the tables asynctasq created; the Redis loop keeps
-//! its own keys (a sorted set of due ids, a lease set and one body per job,
-//! claimed and acknowledged by one Lua script each, like the driver's).
+//! its own keys (a sorted set of due ids, a lease set, and a body and a
+//! lease token per job, claimed and acknowledged, fenced by the token, by
+//! one Lua script each, like the driver's).
 
 use std::time::{Duration, Instant};
 
@@ -229,21 +230,26 @@ async fn mysql_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
     Ok(Drained { drained, elapsed })
 }
 
-/// Claims up to `ARGV[2]` due ids of `KEYS[1]` for `ARGV[1]` ms: removes
-/// them, leases them in `KEYS[2]`, returns id and body of each.
+/// Claims up to `ARGV[2]` due ids of `KEYS[1]` for `ARGV[1]` ms under the
+/// lease token `ARGV[3]`: removes them, stores the token of each (prefix
+/// `KEYS[4]`), leases them in `KEYS[2]`, returns id and body (prefix
+/// `KEYS[3]`) of each.
 const REDIS_CLAIM: &str = r"
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms, 'LIMIT', 0, tonumber(ARGV[2]))
 if #ids == 0 then return {} end
 redis.call('ZREM', KEYS[1], unpack(ids))
-local keys, leases = {}, {}
+local bodies, tokens, leases = {}, {}, {}
 for i, id in ipairs(ids) do
-  keys[i] = KEYS[3] .. id
+  bodies[i] = KEYS[3] .. id
+  tokens[#tokens + 1] = KEYS[4] .. id
+  tokens[#tokens + 1] = ARGV[3]
   leases[#leases + 1] = ms + tonumber(ARGV[1])
   leases[#leases + 1] = id
 end
-local bodies = redis.call('MGET', unpack(keys))
+bodies = redis.call('MGET', unpack(bodies))
+redis.call('MSET', unpack(tokens))
 redis.call('ZADD', KEYS[2], unpack(leases))
 local out = {}
 for i, id in ipairs(ids) do
@@ -253,14 +259,25 @@ end
 return out
 ";
 
-/// Acknowledges the ids `ARGV`: drops their leases from `KEYS[1]` and their
-/// bodies (prefix `KEYS[2]`); returns how many were leased.
+/// Acknowledges the ids `ARGV[2..]` still held under the lease token
+/// `ARGV[1]` (prefix `KEYS[3]`): drops their leases from `KEYS[1]`, their
+/// bodies (prefix `KEYS[2]`) and tokens; returns how many it acknowledged.
 const REDIS_ACK: &str = r"
-local done = redis.call('ZREM', KEYS[1], unpack(ARGV))
 local keys = {}
-for i, id in ipairs(ARGV) do keys[i] = KEYS[2] .. id end
-redis.call('DEL', unpack(keys))
-return done
+for i = 2, #ARGV do keys[#keys + 1] = KEYS[3] .. ARGV[i] end
+local tokens = redis.call('MGET', unpack(keys))
+local held, gone = {}, {}
+for i = 2, #ARGV do
+  if tokens[i - 1] == ARGV[1] then
+    held[#held + 1] = ARGV[i]
+    gone[#gone + 1] = KEYS[2] .. ARGV[i]
+    gone[#gone + 1] = KEYS[3] .. ARGV[i]
+  end
+end
+if #held == 0 then return 0 end
+redis.call('ZREM', KEYS[1], unpack(held))
+redis.call('DEL', unpack(gone))
+return #held
 ";
 
 /// Redis: its own keys under the run's prefix; bodies of the size of the
@@ -269,10 +286,11 @@ async fn redis_loop(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<f
     let client = redis::Client::open(target.server_url.as_str())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let prefix = format!("atqbench-{}:limit:{queue}:", target.run_id);
-    let (due, leased, body) = (
+    let (due, leased, body, token_of) = (
         format!("{prefix}due"),
         format!("{prefix}leased"),
         format!("{prefix}job:"),
+        format!("{prefix}token:"),
     );
     let payload = vec![0x5au8; 96];
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(1000) {
@@ -289,12 +307,15 @@ async fn redis_loop(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<f
     let started = Instant::now();
     let mut drained = 0u64;
     loop {
+        let token = lease_token();
         let out: Vec<redis::Value> = claim
             .key(&due)
             .key(&leased)
             .key(&body)
+            .key(&token_of)
             .arg(LEASE_MS)
             .arg(CLAIM)
+            .arg(token)
             .invoke_async(&mut conn)
             .await?;
         if out.is_empty() {
@@ -308,6 +329,8 @@ async fn redis_loop(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<f
         let done: u64 = ack
             .key(&leased)
             .key(&body)
+            .key(&token_of)
+            .arg(token)
             .arg(&ids)
             .invoke_async(&mut conn)
             .await?;

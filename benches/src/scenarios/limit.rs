@@ -17,6 +17,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
+use futures::future::BoxFuture;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{self, Row};
 
 use super::{Opts, enqueue_noops};
@@ -40,10 +42,19 @@ pub async fn run(target: &Target, opts: &Opts) -> anyhow::Result<Report> {
         DriverKind::Redis => redis_loop(target, &queue, opts.jobs).await?,
         _ => {
             enqueue_noops(&target.client, &queue, opts.jobs, opts.bulk_batch).await?;
+            let url = target.server_url.as_str();
             let wall = match target.kind {
-                DriverKind::Sqlite => sqlite_loop(&target.server_url, &queue).await?,
-                DriverKind::Postgres => postgres_loop(&target.server_url, &queue).await?,
-                DriverKind::Mysql => mysql_loop(&target.server_url, &queue).await?,
+                // The driver's settings: WAL, `synchronous = NORMAL`.
+                DriverKind::Sqlite => {
+                    let options = url
+                        .parse::<SqliteConnectOptions>()?
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(5));
+                    on_connection(&options, &queue, sqlite_pass).await?
+                }
+                DriverKind::Postgres => on_connection(&url.parse()?, &queue, postgres_pass).await?,
+                DriverKind::Mysql => on_connection(&url.parse()?, &queue, mysql_pass).await?,
                 other => bail!("no raw loop for {}", other.name()),
             };
             ensure!(
@@ -73,6 +84,18 @@ pub async fn run(target: &Target, opts: &Opts) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Connects with `options`, runs `pass` until the queue is empty, closes.
+async fn on_connection<C: sqlx::Connection>(
+    options: &C::Options,
+    queue: &str,
+    pass: Pass<C>,
+) -> anyhow::Result<Drained> {
+    let mut conn = C::connect_with(options).await?;
+    let drained = timed(&mut conn, queue, pass).await?;
+    conn.close().await?;
+    Ok(drained)
+}
+
 /// A fresh lease token.
 fn lease_token() -> i64 {
     uuid::Uuid::now_v7().as_u64_pair().1 as i64
@@ -84,21 +107,34 @@ struct Drained {
     elapsed: Duration,
 }
 
-/// SQLite: one connection in WAL with `synchronous = NORMAL` (the driver's
-/// settings); each claim and each ack is its own transaction.
-async fn sqlite_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-    use sqlx::{ConnectOptions, Connection};
-    let mut conn = url
-        .parse::<SqliteConnectOptions>()?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
-        .connect()
-        .await?;
+/// One pass of a raw loop on `C`: claim a batch of the queue and
+/// acknowledge it; how many jobs it acknowledged (0: none were due).
+type Pass<C> = for<'a> fn(&'a mut C, &'a str) -> BoxFuture<'a, anyhow::Result<u64>>;
+
+/// Runs `pass` on `conn` until a pass finds nothing, timed.
+async fn timed<C>(conn: &mut C, queue: &str, pass: Pass<C>) -> anyhow::Result<Drained> {
     let started = Instant::now();
     let mut drained = 0;
     loop {
+        match pass(conn, queue).await? {
+            0 => break,
+            n => drained += n,
+        }
+    }
+    Ok(Drained {
+        drained,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// SQLite: the claim as one `UPDATE … WHERE rowid IN (SELECT … LIMIT 100)
+/// RETURNING`, the ack as one `DELETE` over `json_each`; each its own
+/// transaction.
+fn sqlite_pass<'a>(
+    conn: &'a mut sqlx::SqliteConnection,
+    queue: &'a str,
+) -> BoxFuture<'a, anyhow::Result<u64>> {
+    Box::pin(async move {
         let now = chrono::Utc::now().timestamp_millis();
         let token = lease_token();
         let rows = sqlx::query(
@@ -113,10 +149,10 @@ async fn sqlite_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
         .bind(queue)
         .bind(now)
         .bind(CLAIM)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await?;
         if rows.is_empty() {
-            break;
+            return Ok(0);
         }
         let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
         let done = sqlx::query(
@@ -125,23 +161,19 @@ async fn sqlite_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
         )
         .bind(serde_json::json!(ids).to_string())
         .bind(token)
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .await?;
-        drained += done.rows_affected();
-    }
-    let elapsed = started.elapsed();
-    conn.close().await?;
-    Ok(Drained { drained, elapsed })
+        Ok(done.rows_affected())
+    })
 }
 
 /// Postgres: the claim as one `UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR
 /// UPDATE SKIP LOCKED))`, the ack as one `DELETE … = ANY($1)`.
-async fn postgres_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    let started = Instant::now();
-    let mut drained = 0;
-    loop {
+fn postgres_pass<'a>(
+    conn: &'a mut sqlx::PgConnection,
+    queue: &'a str,
+) -> BoxFuture<'a, anyhow::Result<u64>> {
+    Box::pin(async move {
         let token = lease_token();
         let rows = sqlx::query(
             "UPDATE asynctasq_jobs SET state = 'running', attempt = attempt + 1, \
@@ -156,37 +188,33 @@ async fn postgres_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
         .bind(LEASE_MS)
         .bind(queue)
         .bind(CLAIM)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await?;
         if rows.is_empty() {
-            break;
+            return Ok(0);
         }
         let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.get(0)).collect();
         let done =
             sqlx::query("DELETE FROM asynctasq_jobs WHERE id = ANY($1) AND lease_token = $2")
                 .bind(ids)
                 .bind(token)
-                .execute(&mut conn)
+                .execute(&mut *conn)
                 .await?;
-        drained += done.rows_affected();
-    }
-    let elapsed = started.elapsed();
-    conn.close().await?;
-    Ok(Drained { drained, elapsed })
+        Ok(done.rows_affected())
+    })
 }
 
 /// MySQL/MariaDB: a `READ COMMITTED` transaction that locks the due jobs
 /// (`FOR UPDATE SKIP LOCKED`) and marks them running, then one `DELETE`.
-async fn mysql_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
-    use sqlx::Connection;
-    let mut conn = sqlx::MySqlConnection::connect(url).await?;
-    let started = Instant::now();
-    let mut drained = 0;
-    loop {
+fn mysql_pass<'a>(
+    conn: &'a mut sqlx::MySqlConnection,
+    queue: &'a str,
+) -> BoxFuture<'a, anyhow::Result<u64>> {
+    Box::pin(async move {
         let token = lease_token();
         let now = chrono::Utc::now().timestamp_millis();
         sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION")
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
         let rows = sqlx::query(
             "SELECT id, task, payload FROM asynctasq_jobs FORCE INDEX (asynctasq_jobs_claim) \
@@ -196,11 +224,11 @@ async fn mysql_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
         .bind(queue)
         .bind(now)
         .bind(CLAIM)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await?;
         if rows.is_empty() {
-            sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
-            break;
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+            return Ok(0);
         }
         let ids: Vec<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
         let list = vec!["?"; ids.len()].join(", ");
@@ -213,21 +241,18 @@ async fn mysql_loop(url: &str, queue: &str) -> anyhow::Result<Drained> {
             .bind(now + LEASE_MS);
         ids.iter()
             .fold(query, |q, id| q.bind(id.as_slice()))
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
-        sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
+        sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
         let delete = format!("DELETE FROM asynctasq_jobs WHERE lease_token = ? AND id IN ({list})");
         let query = sqlx::query(sqlx::AssertSqlSafe(delete)).bind(token);
         let done = ids
             .iter()
             .fold(query, |q, id| q.bind(id.as_slice()))
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
-        drained += done.rows_affected();
-    }
-    let elapsed = started.elapsed();
-    conn.close().await?;
-    Ok(Drained { drained, elapsed })
+        Ok(done.rows_affected())
+    })
 }
 
 /// Claims up to `ARGV[2]` due ids of `KEYS[1]` for `ARGV[1]` ms under the
@@ -280,66 +305,82 @@ redis.call('DEL', unpack(gone))
 return #held
 ";
 
+/// The Redis raw loop's connection, keys and scripts.
+struct RedisRaw {
+    conn: redis::aio::MultiplexedConnection,
+    due: String,
+    leased: String,
+    body: String,
+    token_of: String,
+    claim: redis::Script,
+    ack: redis::Script,
+}
+
 /// Redis: its own keys under the run's prefix; bodies of the size of the
 /// framework's no-op job, enqueued in pipelines of `dispatch_many`'s size.
 async fn redis_loop(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<f64> {
     let client = redis::Client::open(target.server_url.as_str())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
     let prefix = format!("atqbench-{}:limit:{queue}:", target.run_id);
-    let (due, leased, body, token_of) = (
-        format!("{prefix}due"),
-        format!("{prefix}leased"),
-        format!("{prefix}job:"),
-        format!("{prefix}token:"),
-    );
+    let mut raw = RedisRaw {
+        conn: client.get_multiplexed_async_connection().await?,
+        due: format!("{prefix}due"),
+        leased: format!("{prefix}leased"),
+        body: format!("{prefix}job:"),
+        token_of: format!("{prefix}token:"),
+        claim: redis::Script::new(REDIS_CLAIM),
+        ack: redis::Script::new(REDIS_ACK),
+    };
     let payload = vec![0x5au8; 96];
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(1000) {
         let mut pipe = redis::pipe();
         for i in chunk {
             let id = uuid::Uuid::now_v7().to_string();
-            pipe.zadd(&due, &id, *i as f64).ignore();
-            pipe.set(format!("{body}{id}"), payload.as_slice()).ignore();
+            pipe.zadd(&raw.due, &id, *i as f64).ignore();
+            pipe.set(format!("{}{id}", raw.body), payload.as_slice())
+                .ignore();
         }
-        pipe.query_async::<()>(&mut conn).await?;
+        pipe.query_async::<()>(&mut raw.conn).await?;
     }
-    let claim = redis::Script::new(REDIS_CLAIM);
-    let ack = redis::Script::new(REDIS_ACK);
-    let started = Instant::now();
-    let mut drained = 0u64;
-    loop {
+    let wall = timed(&mut raw, queue, redis_pass).await?;
+    ensure!(
+        wall.drained == jobs,
+        "the raw loop drained {} jobs of {jobs}",
+        wall.drained
+    );
+    Ok(jobs as f64 / wall.elapsed.as_secs_f64())
+}
+
+/// Redis: one Lua claim, one Lua ack.
+fn redis_pass<'a>(raw: &'a mut RedisRaw, _queue: &'a str) -> BoxFuture<'a, anyhow::Result<u64>> {
+    Box::pin(async move {
         let token = lease_token();
-        let out: Vec<redis::Value> = claim
-            .key(&due)
-            .key(&leased)
-            .key(&body)
-            .key(&token_of)
+        let out: Vec<redis::Value> = raw
+            .claim
+            .key(&raw.due)
+            .key(&raw.leased)
+            .key(&raw.body)
+            .key(&raw.token_of)
             .arg(LEASE_MS)
             .arg(CLAIM)
             .arg(token)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut raw.conn)
             .await?;
         if out.is_empty() {
-            break;
+            return Ok(0);
         }
         let ids: Vec<String> = out
             .iter()
             .step_by(2)
             .map(redis::from_redis_value_ref)
             .collect::<Result<_, _>>()?;
-        let done: u64 = ack
-            .key(&leased)
-            .key(&body)
-            .key(&token_of)
+        Ok(raw
+            .ack
+            .key(&raw.leased)
+            .key(&raw.body)
+            .key(&raw.token_of)
             .arg(token)
             .arg(&ids)
-            .invoke_async(&mut conn)
-            .await?;
-        drained += done;
-    }
-    let elapsed = started.elapsed();
-    ensure!(
-        drained == jobs,
-        "the raw loop drained {drained} jobs of {jobs}"
-    );
-    Ok(jobs as f64 / elapsed.as_secs_f64())
+            .invoke_async(&mut raw.conn)
+            .await?)
+    })
 }

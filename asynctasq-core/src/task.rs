@@ -2,7 +2,7 @@
 //! and how a handler's return value becomes an attempt's outcome.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -227,6 +227,8 @@ fn failure_from<E: fmt::Display + 'static>(error: &E) -> TaskFailure {
 #[derive(Debug)]
 pub struct Registry {
     tasks: HashMap<&'static str, &'static TaskRegistration>,
+    /// The tasks with sea-orm model arguments (decided once, asked per job).
+    taking_models: HashSet<&'static str>,
 }
 
 impl Registry {
@@ -260,7 +262,20 @@ impl Registry {
                     .into(),
             ));
         }
-        Ok(Registry { tasks })
+        let taking_models = tasks
+            .values()
+            .filter(|reg| !(reg.model_arguments)().is_empty())
+            .map(|reg| reg.name)
+            .collect();
+        Ok(Registry {
+            tasks,
+            taking_models,
+        })
+    }
+
+    /// Whether the task `name` takes sea-orm model arguments.
+    pub fn takes_models(&self, name: &str) -> bool {
+        self.taking_models.contains(name)
     }
 
     /// The handler for `name`.
@@ -413,6 +428,9 @@ mod tests {
             registry.tasks_taking_models(),
             vec![("welcome", vec!["user", "orders"])]
         );
+        assert!(registry.takes_models("welcome"));
+        assert!(!registry.takes_models(FIRST.name));
+        assert!(!registry.takes_models("no-such-task"));
         let error = registry.require_models_database().unwrap_err().to_string();
         assert!(
             error.starts_with(

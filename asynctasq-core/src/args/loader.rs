@@ -84,19 +84,8 @@ struct QueueState<M: FetchableModel> {
 /// entity run at once, and requests that arrive meanwhile wait for the next
 /// one, so under load one statement serves more jobs. The worker makes one
 /// loader, and a [`ModelBatch`] per claim with [`batch`](Self::batch).
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use asynctasq_core::args::ModelLoader;
-///
-/// let loader = ModelLoader::new();
-/// let claim = loader.batch(2);
-/// let (a, b) = tokio::join!(claim.clone().run(async { 1 }), claim.run(async { 2 }));
-/// assert_eq!(a + b, 3);
-/// # }
-/// ```
 #[derive(Default)]
-pub struct ModelLoader {
+pub(crate) struct ModelLoader {
     entities: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -108,7 +97,7 @@ impl std::fmt::Debug for ModelLoader {
 
 /// The jobs of one claim that take model arguments: a fetch waits until
 /// each of them has asked (been polled once), so they share it.
-pub struct ModelBatch {
+pub(crate) struct ModelBatch {
     loader: Arc<ModelLoader>,
     /// Jobs of the claim not polled yet (they may still ask).
     asking: AtomicUsize,
@@ -138,12 +127,12 @@ impl Drop for Asked {
 
 impl ModelLoader {
     /// A loader with no requests.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::default()
     }
 
     /// The batch of a claim whose `jobs` jobs take model arguments.
-    pub fn batch(self: &Arc<Self>, jobs: usize) -> Arc<ModelBatch> {
+    pub(crate) fn batch(self: &Arc<Self>, jobs: usize) -> Arc<ModelBatch> {
         Arc::new(ModelBatch {
             loader: Arc::clone(self),
             asking: AtomicUsize::new(jobs),
@@ -174,7 +163,7 @@ impl ModelLoader {
 impl ModelBatch {
     /// Runs one job of the claim. The job asks for its models during its
     /// first poll; from then on it counts as having asked.
-    pub async fn run<F: Future>(self: Arc<Self>, job: F) -> F::Output {
+    pub(crate) async fn run<F: Future>(self: Arc<Self>, job: F) -> F::Output {
         let asked = Asked(self.clone());
         let mut job = std::pin::pin!(BATCH.scope(self, job));
         let first = std::future::poll_fn(|cx| Poll::Ready(job.as_mut().poll(cx))).await;
@@ -361,4 +350,36 @@ fn answer<M: Clone, K: IntoValueTuple + Clone>(
     pks.iter()
         .map(|pk| found.get(&key_of(pk)).cloned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_padded_to_a_power_of_two_with_the_last() {
+        assert_eq!(padded::<i32>(&[]), Vec::<i32>::new());
+        assert_eq!(padded(&[7]), [7]);
+        assert_eq!(padded(&[1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(padded(&[1, 2, 3, 4, 5]), [1, 2, 3, 4, 5, 5, 5, 5]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_claim_counts_each_job_as_asked_after_its_first_poll() {
+        let claim = ModelLoader::new().batch(2);
+        let slow = claim.clone().run(async {
+            tokio::task::yield_now().await;
+            1
+        });
+        let fast = claim.clone().run(async { 2 });
+        assert_eq!(tokio::join!(slow, fast), (1, 2));
+        assert_eq!(claim.asking.load(Ordering::Acquire), 0);
+        // Every job asked: waiting for the claim returns at once.
+        let waited = tokio::time::timeout(
+            Duration::from_millis(1),
+            claim.asked(Instant::now() + Duration::from_secs(60)),
+        )
+        .await;
+        assert!(waited.is_ok());
+    }
 }

@@ -30,7 +30,8 @@ use std::pin::Pin;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use loader::{IN_FLIGHT, MAX_GATHER, ModelBatch, ModelLoader};
+pub(crate) use loader::ModelLoader;
+pub use loader::{IN_FLIGHT, MAX_GATHER};
 pub use model::{ModelArg, OptionModelArg, Snapshot, VecModelArg, entity_class};
 
 use crate::error::{Error, Result};

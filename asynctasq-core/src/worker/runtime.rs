@@ -278,11 +278,7 @@ impl Runtime {
         }
         // The jobs of this claim that take sea-orm models fetch them
         // together; the others run as they are.
-        let takes_models = |job: &ClaimedJob| {
-            self.registry
-                .get(&job.task)
-                .is_some_and(|task| !(task.model_arguments)().is_empty())
-        };
+        let takes_models = |job: &ClaimedJob| self.registry.takes_models(&job.task);
         let asking = claimed.iter().filter(|job| takes_models(job)).count();
         let batch = (asking > 0).then(|| self.models.batch(asking));
         for job in claimed {

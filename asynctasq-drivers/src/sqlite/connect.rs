@@ -145,8 +145,10 @@ impl SqliteDriver {
     /// and business rows share one database and one configuration.
     ///
     /// The pool is used as configured: it should be in WAL mode with a busy
-    /// timeout, and have more than one connection. Wake-ups across
-    /// processes open one extra connection with the pool's options.
+    /// timeout, and have more than one connection: the driver keeps one of
+    /// them for its writes from its first write on, and reads (stats, job
+    /// lookups, the idle worker's next-due probe) use the others. Wake-ups
+    /// across processes open one extra connection with the pool's options.
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self::on_pool(pool, false)
     }

@@ -28,6 +28,7 @@ fn worker_defaults_match_the_core_defaults() {
     assert_eq!(w.max_jobs, None);
     assert!(!w.burst);
     assert_eq!(w.database_pool, asynctasq::drivers::MODELS_POOL);
+    assert_eq!(w.fetch_ahead, core.fetch_ahead);
 }
 
 #[test]
@@ -49,6 +50,8 @@ fn worker_flags() {
         "--burst",
         "--database-pool",
         "3",
+        "--fetch-ahead",
+        "0",
         "--url",
         "memory://",
     ])
@@ -64,6 +67,7 @@ fn worker_flags() {
     assert_eq!(w.max_jobs, Some(1000));
     assert!(w.burst);
     assert_eq!(w.database_pool, 3);
+    assert_eq!(w.fetch_ahead, Some(0));
 }
 
 #[test]

@@ -349,3 +349,108 @@ async fn claims_that_arrive_during_a_fetch_share_the_next() {
         "8 claims of one job fetched with {statements} statements (expected 2 to 4)"
     );
 }
+
+/// A view that costs a second per statement.
+mod lagging_user {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "lagging_users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub name: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `(queue, which job)` in the order the jobs ran.
+static LENDING_RAN: std::sync::Mutex<Vec<(String, &'static str)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The user's name is the queue the job ran on.
+#[task(queue = "orm-lending")]
+async fn greet_lagging(user: lagging_user::Model) -> Result<(), String> {
+    LENDING_RAN.lock().unwrap().push((user.name, "model"));
+    Ok(())
+}
+
+#[task(queue = "orm-lending")]
+async fn note_plain(queue: String) -> Result<(), String> {
+    LENDING_RAN.lock().unwrap().push((queue, "plain"));
+    Ok(())
+}
+
+/// Runs a job whose model fetch takes a second, then a plain job, on a
+/// worker with one slot and `fetch_ahead`; returns which ran first.
+async fn order_with_one_slot(
+    db: &DatabaseConnection,
+    client: &Client,
+    fetch_ahead: usize,
+) -> Vec<&'static str> {
+    let queue = orm::run_id(&format!("lending-{fetch_ahead}"));
+    let user = orm::insert_user(db, &queue).await;
+    greet_lagging(lagging_user::Model {
+        id: user.id,
+        name: queue.clone(),
+    })
+    .on_queue(&queue)
+    .dispatch_with(client)
+    .await
+    .unwrap();
+    note_plain(queue.clone())
+        .on_queue(&queue)
+        .dispatch_with(client)
+        .await
+        .unwrap();
+    let worker = asynctasq::Worker::new(client.clone())
+        .config(asynctasq::WorkerConfig {
+            queues: vec![queue.clone()],
+            concurrency: 1,
+            claim_batch: 1,
+            fetch_ahead: Some(fetch_ahead),
+            burst: true,
+            ..asynctasq::WorkerConfig::default()
+        })
+        .database(db.clone());
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until(std::future::pending()),
+    )
+    .await
+    .expect("drained within 30 s")
+    .expect("worker");
+    assert_eq!(report.completed, 2, "{report:?}");
+    LENDING_RAN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(q, _)| *q == queue)
+        .map(|(_, which)| *which)
+        .collect()
+}
+
+/// While a job waits for its rows it lends its slot: with one slot, the
+/// plain job claimed after it runs during the fetch. Without a seat in the
+/// waiting room (`fetch_ahead = 0`) the slot stays with the model job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waiting_for_its_models_lends_its_slot() {
+    let (db, client) = setup().await;
+    db.execute_unprepared(
+        "CREATE OR REPLACE VIEW asynctasq_orm.lagging_users AS \
+         SELECT u.id, u.name FROM asynctasq_orm.users u CROSS JOIN (SELECT pg_sleep(1)) s",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        order_with_one_slot(&db, &client, 1).await,
+        ["plain", "model"],
+        "the plain job waited for the model job's fetch"
+    );
+    assert_eq!(
+        order_with_one_slot(&db, &client, 0).await,
+        ["model", "plain"],
+        "the model job lent its slot with no seat in the waiting room"
+    );
+}

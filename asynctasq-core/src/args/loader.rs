@@ -36,11 +36,12 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use sea_orm::sea_query::IntoValueTuple;
-use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, QueryFilter};
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::model::{FetchableModel, PkOf, any_of_keys};
+use crate::worker::Slot;
 
 /// Rows fetched per `IN` query.
 pub(crate) const CHUNK: usize = 512;
@@ -52,7 +53,15 @@ pub const MAX_GATHER: Duration = Duration::from_millis(5);
 pub const IN_FLIGHT: usize = 2;
 
 tokio::task_local! {
-    static BATCH: Arc<ModelBatch>;
+    static JOB: JobModels;
+}
+
+/// What a running job's model requests need: its claim's batch, and the
+/// slot it lends while it waits for rows.
+#[derive(Clone)]
+struct JobModels {
+    claim: Arc<ModelBatch>,
+    slot: Arc<Slot>,
 }
 
 /// The rows of one request, in the order of its keys (`None`: no such row),
@@ -161,11 +170,13 @@ impl ModelLoader {
 }
 
 impl ModelBatch {
-    /// Runs one job of the claim. The job asks for its models during its
-    /// first poll; from then on it counts as having asked.
-    pub(crate) async fn run<F: Future>(self: Arc<Self>, job: F) -> F::Output {
+    /// Runs one job of the claim, which holds `slot`. The job asks for its
+    /// models during its first poll; from then on it counts as having
+    /// asked. While it waits for rows it lends its slot ([`Slot`]).
+    pub(crate) async fn run<F: Future>(self: Arc<Self>, slot: Arc<Slot>, job: F) -> F::Output {
         let asked = Asked(self.clone());
-        let mut job = std::pin::pin!(BATCH.scope(self, job));
+        let scope = JobModels { claim: self, slot };
+        let mut job = std::pin::pin!(JOB.scope(scope, job));
         let first = std::future::poll_fn(|cx| Poll::Ready(job.as_mut().poll(cx))).await;
         drop(asked);
         match first {
@@ -197,10 +208,10 @@ impl ModelBatch {
         M: FetchableModel,
         PkOf<M::E>: Clone + Debug + Send + Sync,
     {
-        match BATCH.try_with(Arc::clone) {
-            Ok(claim) => {
+        match JOB.try_with(Clone::clone) {
+            Ok(JobModels { claim, slot }) => {
                 let queue = claim.loader.queue::<M>();
-                queue.request(claim, db, pks).await
+                slot.lend_while(queue.request(claim, db, pks)).await
             }
             Err(_) => fetch::<M>(db, &pks).await.map(|found| answer(&found, &pks)),
         }
@@ -316,10 +327,15 @@ where
     PkOf<M::E>: Clone,
 {
     let mut found = HashMap::with_capacity(keys.len());
+    let backend = db.get_database_backend();
     for chunk in keys.chunks(CHUNK) {
-        let padded = padded(chunk);
+        // An array parameter has one shape already; an `IN` list is padded.
+        let keys = match backend {
+            DbBackend::Postgres => chunk.to_vec(),
+            _ => padded(chunk),
+        };
         let rows = <M::E as EntityTrait>::find()
-            .filter(any_of_keys::<M::E>(&padded))
+            .filter(any_of_keys::<M::E>(backend, &keys))
             .all(db)
             .await
             .map_err(|e| e.to_string())?;
@@ -367,11 +383,16 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_claim_counts_each_job_as_asked_after_its_first_poll() {
         let claim = ModelLoader::new().batch(2);
-        let slow = claim.clone().run(async {
+        let slot = || {
+            let slots = Arc::new(tokio::sync::Semaphore::new(1));
+            let permit = slots.clone().try_acquire_owned().unwrap();
+            Slot::new(permit, slots, Arc::new(tokio::sync::Semaphore::new(1)))
+        };
+        let slow = claim.clone().run(slot(), async {
             tokio::task::yield_now().await;
             1
         });
-        let fast = claim.clone().run(async { 2 });
+        let fast = claim.clone().run(slot(), async { 2 });
         assert_eq!(tokio::join!(slow, fast), (1, 2));
         assert_eq!(claim.asking.load(Ordering::Acquire), 0);
         // Every job asked: waiting for the claim returns at once.

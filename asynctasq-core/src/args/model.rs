@@ -2,10 +2,11 @@
 
 use std::fmt::Debug;
 
-use sea_orm::sea_query::{FromValueTuple, IntoValueTuple};
+use sea_orm::sea_query::extension::postgres::PgFunc;
+use sea_orm::sea_query::{Expr, ExprTrait, FromValueTuple, IntoValueTuple, Value};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Iterable, ModelTrait,
-    PrimaryKeyToColumn, PrimaryKeyTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, Iterable,
+    ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -315,16 +316,25 @@ where
     })
 }
 
-/// `(k1 = a AND k2 = b) OR (…)` for every key; a single-column key becomes `k IN (…)`.
-pub(crate) fn any_of_keys<E: EntityTrait>(keys: &[PkOf<E>]) -> Condition
+/// `(k1 = a AND k2 = b) OR (…)` for every key; a single-column key becomes
+/// `k IN (…)`, or on Postgres `k = ANY($1)`: one array parameter, so one
+/// statement text (prepared once per connection, its plan kept) whatever
+/// the number of keys.
+pub(crate) fn any_of_keys<E: EntityTrait>(backend: DbBackend, keys: &[PkOf<E>]) -> Condition
 where
     PkOf<E>: Clone,
 {
     let columns: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
     if let [column] = columns.as_slice() {
-        let values = keys
+        let values: Vec<Value> = keys
             .iter()
-            .flat_map(|k| k.clone().into_value_tuple().into_iter());
+            .flat_map(|k| k.clone().into_value_tuple().into_iter())
+            .collect();
+        if let (DbBackend::Postgres, Some(first)) = (backend, values.first()) {
+            let array = Value::Array(first.array_type(), Some(Box::new(values)));
+            return Condition::all()
+                .add(Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(array))));
+        }
         return Condition::all().add(column.is_in(values));
     }
     keys.iter().fold(Condition::any(), |any, key| {

@@ -23,6 +23,14 @@ pub struct WorkerConfig {
     pub burst: bool,
     /// Most jobs claimed in one call (default 128, never above `concurrency`).
     pub claim_batch: usize,
+    /// Jobs that may wait for their sea-orm models without holding a slot
+    /// (default: as many as `concurrency`). While a job's rows are fetched
+    /// it lends its slot to the claim loop, which runs other jobs in it, so
+    /// model fetches overlap with work instead of idling slots; the job
+    /// takes a slot again once its rows arrive, and that wait does not
+    /// count toward its timeout. At most `concurrency + fetch_ahead` jobs
+    /// are claimed at once. `0`: a job keeps its slot through its fetch.
+    pub fetch_ahead: Option<usize>,
     /// Longest idle wait between claims; drivers wake the worker sooner (default 5 s).
     pub idle_wait: Duration,
     /// How often expired leases are rescued (default 15 s, never above half the lease).
@@ -50,6 +58,7 @@ impl Default for WorkerConfig {
             max_jobs: None,
             burst: false,
             claim_batch: 128,
+            fetch_ahead: None,
             idle_wait: Duration::from_secs(5),
             rescue_interval: Duration::from_secs(15),
             id: format!(
@@ -60,6 +69,14 @@ impl Default for WorkerConfig {
             without_database: false,
             retain_completed: None,
         }
+    }
+}
+
+impl WorkerConfig {
+    /// How many jobs may wait for their models without a slot
+    /// ([`fetch_ahead`](Self::fetch_ahead), or `concurrency` when unset).
+    pub(super) fn waiting_room(&self) -> usize {
+        self.fetch_ahead.unwrap_or(self.concurrency)
     }
 }
 

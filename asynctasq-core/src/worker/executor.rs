@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::FutureExt;
 
+use super::slot::Slot;
 use crate::cancel::{CancelReason, Cancellation};
 use crate::envelope::Envelope;
 use crate::job::{AttemptError, ClaimedJob, Timestamp};
@@ -31,14 +32,16 @@ pub(crate) enum Verdict {
 }
 
 /// Runs `job` to a verdict; `cancellation` goes to the handler, and when it
-/// was raised for a lost lease the verdict is [`Verdict::LeaseLost`].
+/// was raised for a lost lease the verdict is [`Verdict::LeaseLost`]. Its
+/// timeout does not count the time it waits to get its `slot` back.
 pub(crate) async fn execute(
     job: &ClaimedJob,
     registry: &Registry,
     db: Option<&sea_orm::DatabaseConnection>,
     cancellation: Cancellation,
+    slot: &Slot,
 ) -> Verdict {
-    let verdict = run(job, registry, db, cancellation.clone()).await;
+    let verdict = run(job, registry, db, cancellation.clone(), slot).await;
     match cancellation.reason() {
         Some(CancelReason::LeaseLost) => Verdict::LeaseLost,
         None => verdict,
@@ -51,6 +54,7 @@ async fn run(
     registry: &Registry,
     db: Option<&sea_orm::DatabaseConnection>,
     cancellation: Cancellation,
+    slot: &Slot,
 ) -> Verdict {
     let envelope = match Envelope::decode(&job.payload) {
         Ok(e) => e,
@@ -77,9 +81,9 @@ async fn run(
     };
     let run = AssertUnwindSafe((registration.handler)(context)).catch_unwind();
     let outcome = match envelope.timeout_ms {
-        Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), run).await {
-            Ok(result) => result,
-            Err(_) => Ok(Err(TaskFailure::retryable(format!(
+        Some(ms) => match slot.within(Duration::from_millis(ms), run).await {
+            Some(result) => result,
+            None => Ok(Err(TaskFailure::retryable(format!(
                 "timed out after {}",
                 humantime::format_duration(Duration::from_millis(ms))
             )))),

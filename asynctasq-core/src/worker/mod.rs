@@ -29,6 +29,7 @@ mod rescuer;
 mod runtime;
 mod shutdown;
 mod signals;
+mod slot;
 mod stats;
 mod waiter;
 
@@ -48,6 +49,7 @@ pub use stats::WorkerReport;
 pub use waiter::Waiter;
 
 pub(crate) use runtime::Executing;
+pub(crate) use slot::Slot;
 
 use crate::dispatch::Client;
 use crate::error::Result;

@@ -19,6 +19,7 @@ use super::maintenance::Maintenance;
 use super::outage::Outage;
 use super::shutdown::Stop;
 use super::signals::{Signal, Signals};
+use super::slot::Slot;
 use super::stats::{WorkerCounters, WorkerReport};
 use super::waiter::Waiter;
 use crate::args::ModelLoader;
@@ -43,6 +44,8 @@ enum Step {
 struct ClaimLoop {
     /// One permit per running job (or job asked for by a claim in flight).
     semaphore: Arc<Semaphore>,
+    /// One seat per job waiting for its models without a slot (see [`Slot`]).
+    waiting_room: Arc<Semaphore>,
     jobs: JoinSet<()>,
     claims: Claims,
     /// How long to back off after the next failed claim.
@@ -130,6 +133,7 @@ impl Runtime {
         );
         let mut state = ClaimLoop {
             semaphore: Arc::new(Semaphore::new(config.concurrency)),
+            waiting_room: Arc::new(Semaphore::new(config.waiting_room())),
             jobs: JoinSet::new(),
             claims: Claims::default(),
             claim_pause: MIN_CLAIM_PAUSE,
@@ -142,11 +146,16 @@ impl Runtime {
         // released) with the others.
         while let Some(outcome) = state.claims.next().await {
             if let Ok(claimed) = outcome.result {
-                self.start(claimed, outcome.permits, &mut state.jobs, &state.done_tx);
+                self.start(claimed, outcome.permits, &mut state);
             }
         }
-        self.shut_down(&state.semaphore, &mut state.jobs, &state.stop)
-            .await;
+        self.shut_down(
+            &state.semaphore,
+            &state.waiting_room,
+            &mut state.jobs,
+            &state.stop,
+        )
+        .await;
         drop(state);
         let _ = completer.await;
         maintenance.abort();
@@ -222,7 +231,7 @@ impl Runtime {
         state.claim_pause = MIN_CLAIM_PAUSE;
         state.claims.saturated = claimed.len() == outcome.permits.len();
         let got = claimed.len();
-        self.start(claimed, outcome.permits, &mut state.jobs, &state.done_tx);
+        self.start(claimed, outcome.permits, state);
         if got > 0 {
             // Let the jobs just spawned start before this task sends its
             // next claim.
@@ -239,7 +248,7 @@ impl Runtime {
     /// finds its queues drained.
     async fn idle(&self, state: &mut ClaimLoop) -> Step {
         let config = &self.config;
-        if config.burst && self.drained(&state.semaphore).await {
+        if config.burst && self.drained(state).await {
             return Step::Stop;
         }
         let wait = if config.burst {
@@ -267,8 +276,7 @@ impl Runtime {
         &self,
         claimed: Vec<ClaimedJob>,
         mut permits: Vec<OwnedSemaphorePermit>,
-        jobs: &mut JoinSet<()>,
-        done_tx: &mpsc::Sender<Finished>,
+        state: &mut ClaimLoop,
     ) {
         self.counters.record_claimed(claimed.len() as u64);
         if !claimed.is_empty() {
@@ -284,6 +292,7 @@ impl Runtime {
         for job in claimed {
             let models = batch.clone().filter(|_| takes_models(&job));
             let permit = permits.pop().expect("claim returned at most `max` jobs");
+            let slot = Slot::new(permit, state.semaphore.clone(), state.waiting_room.clone());
             let (canceller, cancellation) = Canceller::new();
             self.executing
                 .lock()
@@ -299,12 +308,13 @@ impl Runtime {
             let registry = self.registry.clone();
             let executing = self.executing.clone();
             let database = self.database.clone();
-            let done = done_tx.clone();
-            jobs.spawn(async move {
+            let done = state.done_tx.clone();
+            state.jobs.spawn(async move {
                 tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
-                let execute = executor::execute(&job, &registry, database.as_ref(), cancellation);
+                let execute =
+                    executor::execute(&job, &registry, database.as_ref(), cancellation, &slot);
                 let verdict = match models {
-                    Some(batch) => batch.run(execute).await,
+                    Some(batch) => batch.run(slot.clone(), execute).await,
                     None => execute.await,
                 };
                 {
@@ -314,7 +324,7 @@ impl Runtime {
                         executing.remove(&job.receipt.id);
                     }
                 }
-                drop(permit);
+                drop(slot);
                 let _ = done
                     .send(Finished {
                         receipt: job.receipt,
@@ -327,8 +337,10 @@ impl Runtime {
     }
 
     /// `true` when this worker runs nothing and the queues hold no outstanding job.
-    async fn drained(&self, semaphore: &Semaphore) -> bool {
-        if semaphore.available_permits() != self.config.concurrency {
+    async fn drained(&self, state: &ClaimLoop) -> bool {
+        if state.semaphore.available_permits() != self.config.concurrency
+            || state.waiting_room.available_permits() != self.config.waiting_room()
+        {
             return false;
         }
         let stats = self.client.driver().stats(Some(&self.config.queues)).await;

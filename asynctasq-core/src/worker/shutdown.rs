@@ -129,12 +129,21 @@ impl Runtime {
     pub(super) async fn shut_down(
         &self,
         semaphore: &Arc<Semaphore>,
+        waiting_room: &Arc<Semaphore>,
         jobs: &mut JoinSet<()>,
         stop: &watch::Receiver<Stop>,
     ) {
-        let all = u32::try_from(self.config.concurrency).unwrap_or(u32::MAX);
+        let all = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut stop = stop.clone();
-        let finish = semaphore.acquire_many(all);
+        // Every job finished once no job waits for its slot back, then no
+        // job holds one (in that order: a waiting job needs a slot).
+        let finish = async {
+            let seats = waiting_room
+                .acquire_many(all(self.config.waiting_room()))
+                .await;
+            let slots = semaphore.acquire_many(all(self.config.concurrency)).await;
+            (seats, slots)
+        };
         let mut finish = std::pin::pin!(finish);
         let finished = if !stop.borrow().requested() {
             tokio::select! {

@@ -99,6 +99,14 @@ pub struct WorkerArgs {
     #[arg(long, short, value_name = "N", default_value = "10", value_parser = parse_positive)]
     pub concurrency: usize,
 
+    /// Jobs that may wait for their sea-orm models without holding a slot
+    ///
+    /// While a job's rows are fetched, its slot runs other jobs; the job takes a
+    /// slot again when its rows arrive. Default: as many as --concurrency; 0 keeps
+    /// each job's slot through its fetch. See docs/orm.md.
+    #[arg(verbatim_doc_comment, long, value_name = "N")]
+    pub fetch_ahead: Option<usize>,
+
     /// How long a claimed job stays leased without news from this worker
     ///
     /// The worker extends the lease every third of it while a job runs; if the worker
@@ -195,6 +203,7 @@ impl std::fmt::Debug for WorkerArgs {
         let Self {
             queues,
             concurrency,
+            fetch_ahead,
             lease,
             grace,
             max_jobs,
@@ -207,6 +216,7 @@ impl std::fmt::Debug for WorkerArgs {
         f.debug_struct("WorkerArgs")
             .field("queues", queues)
             .field("concurrency", concurrency)
+            .field("fetch_ahead", fetch_ahead)
             .field("lease", lease)
             .field("grace", grace)
             .field("max_jobs", max_jobs)

@@ -35,6 +35,7 @@ pub(crate) async fn run(
     let config = WorkerConfig {
         queues,
         concurrency: args.concurrency,
+        fetch_ahead: args.fetch_ahead,
         lease: args.lease,
         grace: args.grace,
         max_jobs: args.max_jobs,

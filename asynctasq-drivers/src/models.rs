@@ -10,6 +10,11 @@ use asynctasq_core::{Error, Result};
 /// fetch waits for a connection (the SQL drivers' defaults).
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A pooled connection idle this long is pinged before a fetch uses it;
+/// busier ones are not (sea-orm's default pings before every use: one more
+/// round trip per fetch).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// Connections in the models pool that [`connect_models_database`] opens
 /// (the worker CLI's `--database-pool` default).
 ///
@@ -35,7 +40,9 @@ pub async fn connect_models_database(url: &str) -> Result<DatabaseConnection> {
 ///   defaults wait 30 s and say only that the pool timed out;
 /// - a fetch waits at most 2 s for a connection while the server is down;
 /// - statements are not logged (sea-orm logs each one at `INFO` by
-///   default, a line per fetched model).
+///   default, a line per fetched model);
+/// - a connection is pinged before use only when it was idle for 30 s
+///   (sea-orm's default pings before every use, a round trip per fetch).
 ///
 /// Errors never contain the URL; the caller names the database.
 ///
@@ -54,6 +61,7 @@ pub async fn connect_models_database_pooled(url: &str, pool: u32) -> Result<Data
         .max_connections(pool.max(1))
         .connect_timeout(TIMEOUT)
         .acquire_timeout(TIMEOUT)
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .sqlx_logging(false);
     Database::connect(options)
         .await

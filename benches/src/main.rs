@@ -128,6 +128,10 @@ struct Common {
     /// default is `asynctasq::drivers::MODELS_POOL`).
     #[arg(long, default_value_t = asynctasq::drivers::MODELS_POOL)]
     models_pool: u32,
+    /// Jobs that may wait for their models without a slot
+    /// (`WorkerConfig::fetch_ahead`; default: the worker's, `concurrency`).
+    #[arg(long)]
+    fetch_ahead: Option<usize>,
     /// orm-drain: the database the models live in.
     #[arg(long, value_enum, default_value = "postgres")]
     models: DriverKind,
@@ -217,6 +221,7 @@ fn opts(c: &Common) -> Opts {
         interval: Duration::from_millis(c.interval_ms),
         reps: c.reps.max(1),
         models_pool: c.models_pool.max(1),
+        fetch_ahead: c.fetch_ahead,
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Opts {
     pub reps: usize,
     /// orm-drain: connections in the models pool.
     pub models_pool: u32,
+    /// Jobs that may wait for their models without a slot (`None`: the
+    /// worker's default).
+    pub fetch_ahead: Option<usize>,
 }
 
 /// The worker configuration every scenario uses.
@@ -58,6 +61,7 @@ pub fn worker_config(queue: &str, opts: &Opts) -> WorkerConfig {
         queues: vec![queue.to_string()],
         concurrency: opts.concurrency,
         claim_batch: opts.claim_batch,
+        fetch_ahead: opts.fetch_ahead,
         grace: Duration::from_secs(10),
         // The bench binary links the model-argument tasks of the ORM
         // scenario, which calls their handlers itself: the workers here run

@@ -101,6 +101,9 @@ fn pool_options(url: &str, pool: u32) -> ConnectOptions {
     options
         .max_connections(pool)
         .min_connections(pool)
+        // As `asynctasq::drivers::connect_models_database` (and docs/orm.md)
+        // does: no ping before every fetch.
+        .test_before_acquire_if_idle_for(std::time::Duration::from_secs(30))
         .sqlx_logging(false);
     options
 }

@@ -63,6 +63,9 @@ async fn measure(
     report.param("concurrency", opts.concurrency);
     report.param("claim_batch", opts.claim_batch);
     report.param("models_pool", opts.models_pool);
+    if let Some(ahead) = opts.fetch_ahead {
+        report.param("fetch_ahead", ahead);
+    }
     report.param("customers", CUSTOMERS);
     report.param("products", PRODUCTS);
     report.param("orders", ORDERS);

@@ -46,8 +46,10 @@ use crate::worker::Slot;
 /// Rows fetched per `IN` query.
 pub(crate) const CHUNK: usize = 512;
 
-/// Longest a fetch waits for the other jobs of its claims to ask.
-pub const MAX_GATHER: Duration = Duration::from_millis(5);
+/// Longest a fetch waits for the other jobs of its claims to ask. They are
+/// started together and ask in their first poll, so this is reached only
+/// when the runtime is too busy to poll them promptly.
+pub const MAX_GATHER: Duration = Duration::from_millis(20);
 
 /// Fetches of one entity that run at once; later requests wait for the next.
 pub const IN_FLIGHT: usize = 2;

@@ -345,3 +345,48 @@ where
         any.add(all)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{QueryFilter, QueryTrait};
+
+    use super::*;
+
+    mod item {
+        use sea_orm::entity::prelude::*;
+        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+        #[sea_orm(table_name = "items")]
+        pub struct Model {
+            #[sea_orm(primary_key)]
+            pub id: i32,
+        }
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    fn fetch_sql(backend: DbBackend, keys: &[i32]) -> String {
+        item::Entity::find()
+            .filter(any_of_keys::<item::Entity>(backend, keys))
+            .build(backend)
+            .sql
+    }
+
+    #[test]
+    fn postgres_binds_single_column_keys_as_one_array() {
+        let select = r#"SELECT "items"."id" FROM "items" WHERE "items"."id""#;
+        assert_eq!(
+            fetch_sql(DbBackend::Postgres, &[1, 2, 3]),
+            format!("{select} = ANY($1)")
+        );
+        assert_eq!(
+            fetch_sql(DbBackend::Postgres, &[1, 2, 3, 4, 5]),
+            format!("{select} = ANY($1)"),
+            "one statement text whatever the number of keys"
+        );
+        assert_eq!(
+            fetch_sql(DbBackend::Sqlite, &[1, 2, 3]),
+            format!("{select} IN (?, ?, ?)")
+        );
+    }
+}

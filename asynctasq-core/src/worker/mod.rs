@@ -102,6 +102,13 @@ impl Worker {
         self
     }
 
+    /// Lets up to `n` jobs wait for their sea-orm models without holding a
+    /// slot ([`WorkerConfig::fetch_ahead`]; default `concurrency`, `0` off).
+    pub fn fetch_ahead(mut self, n: usize) -> Self {
+        self.config.fetch_ahead = Some(n);
+        self
+    }
+
     /// Sets the lease length.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.config.lease = lease;

@@ -129,7 +129,7 @@ struct Common {
     #[arg(long, default_value_t = asynctasq::drivers::MODELS_POOL)]
     models_pool: u32,
     /// Jobs that may wait for their models without a slot
-    /// (`WorkerConfig::fetch_ahead`; default: the worker's, `concurrency`).
+    /// (`WorkerConfig::fetch_ahead`; default: the worker's, twice `concurrency`).
     #[arg(long)]
     fetch_ahead: Option<usize>,
     /// orm-drain: the database the models live in.

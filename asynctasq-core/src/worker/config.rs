@@ -24,7 +24,7 @@ pub struct WorkerConfig {
     /// Most jobs claimed in one call (default 128, never above `concurrency`).
     pub claim_batch: usize,
     /// Jobs that may wait for their sea-orm models without holding a slot
-    /// (default: as many as `concurrency`). While a job's rows are fetched
+    /// (default: twice `concurrency`). While a job's rows are fetched
     /// it lends its slot to the claim loop, which runs other jobs in it, so
     /// model fetches overlap with work instead of idling slots; the job
     /// takes a slot again once its rows arrive, and that wait does not
@@ -74,9 +74,9 @@ impl Default for WorkerConfig {
 
 impl WorkerConfig {
     /// How many jobs may wait for their models without a slot
-    /// ([`fetch_ahead`](Self::fetch_ahead), or `concurrency` when unset).
+    /// ([`fetch_ahead`](Self::fetch_ahead), or twice `concurrency` when unset).
     pub(super) fn waiting_room(&self) -> usize {
-        self.fetch_ahead.unwrap_or(self.concurrency)
+        self.fetch_ahead.unwrap_or(2 * self.concurrency)
     }
 }
 

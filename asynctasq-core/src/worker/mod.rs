@@ -103,7 +103,7 @@ impl Worker {
     }
 
     /// Lets up to `n` jobs wait for their sea-orm models without holding a
-    /// slot ([`WorkerConfig::fetch_ahead`]; default `concurrency`, `0` off).
+    /// slot ([`WorkerConfig::fetch_ahead`]; default twice `concurrency`, `0` off).
     pub fn fetch_ahead(mut self, n: usize) -> Self {
         self.config.fetch_ahead = Some(n);
         self

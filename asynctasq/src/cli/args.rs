@@ -102,7 +102,7 @@ pub struct WorkerArgs {
     /// Jobs that may wait for their sea-orm models without holding a slot
     ///
     /// While a job's rows are fetched, its slot runs other jobs; the job takes a
-    /// slot again when its rows arrive. Default: as many as --concurrency; 0 keeps
+    /// slot again when its rows arrive. Default: twice --concurrency; 0 keeps
     /// each job's slot through its fetch. See docs/orm.md.
     #[arg(verbatim_doc_comment, long, value_name = "N")]
     pub fetch_ahead: Option<usize>,

@@ -177,20 +177,27 @@ async fn schema_qualified_table() {
     orm::schema_qualified_table(&db, &client).await;
 }
 
-/// A view whose every row costs 300 ms to read.
-mod slow_user {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "slow_users")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: i32,
-        pub name: String,
-    }
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-    impl ActiveModelBehavior for ActiveModel {}
+/// An entity `(id, name)` over the view `$table` of the users.
+macro_rules! view_entity {
+    ($module:ident, $table:literal) => {
+        mod $module {
+            use sea_orm::entity::prelude::*;
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: i32,
+                pub name: String,
+            }
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
 }
+
+// A view whose every row costs 300 ms to read.
+view_entity!(slow_user, "slow_users");
 
 static FOUR_SLOW_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -261,20 +268,19 @@ async fn model_arguments_are_fetched_concurrently() {
     );
 }
 
-/// A view that costs 200 ms per statement, however many rows it returns.
-mod slow_statement_user {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "slow_statement_users")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: i32,
-        pub name: String,
-    }
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-    impl ActiveModelBehavior for ActiveModel {}
+/// Creates the view `view` over the users, costing `seconds` per statement
+/// however many rows it returns.
+async fn slow_view(db: &DatabaseConnection, view: &str, seconds: f64) {
+    db.execute_unprepared(&format!(
+        "CREATE OR REPLACE VIEW asynctasq_orm.{view} AS SELECT u.id, u.name \
+         FROM asynctasq_orm.users u CROSS JOIN (SELECT pg_sleep({seconds})) s"
+    ))
+    .await
+    .unwrap();
 }
+
+// A view that costs 200 ms per statement, however many rows it returns.
+view_entity!(slow_statement_user, "slow_statement_users");
 
 static SLOW_STATEMENT_RAN: std::sync::Mutex<Vec<(i32, String)>> = std::sync::Mutex::new(Vec::new());
 
@@ -294,12 +300,7 @@ async fn greet_slowly(user: slow_statement_user::Model) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_that_arrive_during_a_fetch_share_the_next() {
     let (db, client) = setup().await;
-    db.execute_unprepared(
-        "CREATE OR REPLACE VIEW asynctasq_orm.slow_statement_users AS \
-         SELECT u.id, u.name FROM asynctasq_orm.users u CROSS JOIN (SELECT pg_sleep(0.2)) s",
-    )
-    .await
-    .unwrap();
+    slow_view(&db, "slow_statement_users", 0.2).await;
     let queue = orm::run_id("slow-statement");
     let mut expected = Vec::new();
     for i in 0..8 {
@@ -325,13 +326,7 @@ async fn claims_that_arrive_during_a_fetch_share_the_next() {
             ..asynctasq::WorkerConfig::default()
         })
         .database(counted);
-    let report = tokio::time::timeout(
-        Duration::from_secs(30),
-        worker.run_until(std::future::pending()),
-    )
-    .await
-    .expect("drained within 30 s")
-    .expect("worker");
+    let report = orm::run_to_drain(worker).await;
     assert_eq!(report.completed, 8, "{report:?}");
     let mut ran: Vec<_> = SLOW_STATEMENT_RAN
         .lock()
@@ -350,20 +345,8 @@ async fn claims_that_arrive_during_a_fetch_share_the_next() {
     );
 }
 
-/// A view that costs a second per statement.
-mod lagging_user {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "lagging_users")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: i32,
-        pub name: String,
-    }
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-    impl ActiveModelBehavior for ActiveModel {}
-}
+// A view that costs a second per statement.
+view_entity!(lagging_user, "lagging_users");
 
 /// `(queue, which job)` in the order the jobs ran.
 static LENDING_RAN: std::sync::Mutex<Vec<(String, &'static str)>> =
@@ -414,13 +397,7 @@ async fn order_with_one_slot(
             ..asynctasq::WorkerConfig::default()
         })
         .database(db.clone());
-    let report = tokio::time::timeout(
-        Duration::from_secs(30),
-        worker.run_until(std::future::pending()),
-    )
-    .await
-    .expect("drained within 30 s")
-    .expect("worker");
+    let report = orm::run_to_drain(worker).await;
     assert_eq!(report.completed, 2, "{report:?}");
     LENDING_RAN
         .lock()
@@ -437,12 +414,7 @@ async fn order_with_one_slot(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_waiting_for_its_models_lends_its_slot() {
     let (db, client) = setup().await;
-    db.execute_unprepared(
-        "CREATE OR REPLACE VIEW asynctasq_orm.lagging_users AS \
-         SELECT u.id, u.name FROM asynctasq_orm.users u CROSS JOIN (SELECT pg_sleep(1)) s",
-    )
-    .await
-    .unwrap();
+    slow_view(&db, "lagging_users", 1.0).await;
     assert_eq!(
         order_with_one_slot(&db, &client, 1).await,
         ["plain", "model"],

@@ -179,6 +179,11 @@ pub async fn drain_with(
         .queues([queue])
         .concurrency(concurrency)
         .burst(true);
+    run_to_drain(worker).await
+}
+
+/// Runs a burst `worker` until its queues drain (at most 30 s).
+pub async fn run_to_drain(worker: Worker) -> WorkerReport {
     tokio::time::timeout(
         Duration::from_secs(30),
         worker.run_until(std::future::pending()),

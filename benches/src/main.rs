@@ -132,6 +132,10 @@ struct Common {
     /// (`WorkerConfig::fetch_ahead`; default: the worker's, twice `concurrency`).
     #[arg(long)]
     fetch_ahead: Option<usize>,
+    /// orm-drain: the kinds to drain, comma-separated (default all:
+    /// one_value, one_model, three_values, three_models), e.g. to profile one.
+    #[arg(long, value_delimiter = ',', value_parser = ["one_value", "one_model", "three_values", "three_models"])]
+    kinds: Vec<String>,
     /// orm-drain: the database the models live in.
     #[arg(long, value_enum, default_value = "postgres")]
     models: DriverKind,
@@ -222,6 +226,7 @@ fn opts(c: &Common) -> Opts {
         reps: c.reps.max(1),
         models_pool: c.models_pool.max(1),
         fetch_ahead: c.fetch_ahead,
+        kinds: c.kinds.clone(),
     }
 }
 

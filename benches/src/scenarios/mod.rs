@@ -53,6 +53,8 @@ pub struct Opts {
     /// Jobs that may wait for their models without a slot (`None`: the
     /// worker's default).
     pub fetch_ahead: Option<usize>,
+    /// orm-drain: the kinds to drain (empty: all).
+    pub kinds: Vec<String>,
 }
 
 /// The worker configuration every scenario uses.

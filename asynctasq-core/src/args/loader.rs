@@ -25,6 +25,7 @@
 //! (a test calling a handler) model arguments are fetched with a query each.
 
 use std::any::{Any, TypeId};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
@@ -333,8 +334,8 @@ where
     for chunk in keys.chunks(CHUNK) {
         // An array parameter has one shape already; an `IN` list is padded.
         let keys = match backend {
-            DbBackend::Postgres => chunk.to_vec(),
-            _ => padded(chunk),
+            DbBackend::Postgres => Cow::Borrowed(chunk),
+            _ => Cow::Owned(padded(chunk)),
         };
         let rows = <M::E as EntityTrait>::find()
             .filter(any_of_keys::<M::E>(backend, &keys))

@@ -33,13 +33,14 @@ pub(crate) enum Verdict {
 
 /// Runs `job` to a verdict; `cancellation` goes to the handler, and when it
 /// was raised for a lost lease the verdict is [`Verdict::LeaseLost`]. Its
-/// timeout does not count the time it waits to get its `slot` back.
+/// timeout does not count the time it waits to get its `slot` back (a job
+/// that takes models has one).
 pub(crate) async fn execute(
     job: &ClaimedJob,
     registry: &Registry,
     db: Option<&sea_orm::DatabaseConnection>,
     cancellation: Cancellation,
-    slot: &Slot,
+    slot: Option<&Slot>,
 ) -> Verdict {
     let verdict = run(job, registry, db, cancellation.clone(), slot).await;
     match cancellation.reason() {
@@ -54,7 +55,7 @@ async fn run(
     registry: &Registry,
     db: Option<&sea_orm::DatabaseConnection>,
     cancellation: Cancellation,
-    slot: &Slot,
+    slot: Option<&Slot>,
 ) -> Verdict {
     let envelope = match Envelope::decode(&job.payload) {
         Ok(e) => e,
@@ -81,7 +82,7 @@ async fn run(
     };
     let run = AssertUnwindSafe((registration.handler)(context)).catch_unwind();
     let outcome = match envelope.timeout_ms {
-        Some(ms) => match slot.within(Duration::from_millis(ms), run).await {
+        Some(ms) => match Slot::within(slot, Duration::from_millis(ms), run).await {
             Some(result) => result,
             None => Ok(Err(TaskFailure::retryable(format!(
                 "timed out after {}",

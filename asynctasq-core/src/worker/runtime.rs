@@ -292,7 +292,16 @@ impl Runtime {
         for job in claimed {
             let models = batch.clone().filter(|_| takes_models(&job));
             let permit = permits.pop().expect("claim returned at most `max` jobs");
-            let slot = Slot::new(permit, state.semaphore.clone(), state.waiting_room.clone());
+            // Only a job that fetches models may lend its slot; the others
+            // just hold their permit.
+            let (slot, permit) = match models {
+                Some(_) => {
+                    let slot =
+                        Slot::new(permit, state.semaphore.clone(), state.waiting_room.clone());
+                    (Some(slot), None)
+                }
+                None => (None, Some(permit)),
+            };
             let (canceller, cancellation) = Canceller::new();
             self.executing
                 .lock()
@@ -311,11 +320,16 @@ impl Runtime {
             let done = state.done_tx.clone();
             state.jobs.spawn(async move {
                 tracing::debug!(job.id = %job.receipt.id, task = %job.task, attempt = job.attempt, "started");
-                let execute =
-                    executor::execute(&job, &registry, database.as_ref(), cancellation, &slot);
-                let verdict = match models {
-                    Some(batch) => batch.run(slot.clone(), execute).await,
-                    None => execute.await,
+                let execute = executor::execute(
+                    &job,
+                    &registry,
+                    database.as_ref(),
+                    cancellation,
+                    slot.as_deref(),
+                );
+                let verdict = match (models, &slot) {
+                    (Some(batch), Some(slot)) => batch.run(slot.clone(), execute).await,
+                    _ => execute.await,
                 };
                 {
                     let mut executing = executing.lock().expect("executing map poisoned");
@@ -324,7 +338,7 @@ impl Runtime {
                         executing.remove(&job.receipt.id);
                     }
                 }
-                drop(slot);
+                drop((slot, permit));
                 let _ = done
                     .send(Finished {
                         receipt: job.receipt,

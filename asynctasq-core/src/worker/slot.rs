@@ -134,9 +134,16 @@ impl Slot {
     }
 
     /// Runs `job` for at most `limit`, not counting the time it waits for
-    /// its slot back; `None` when the limit passed first.
-    pub(crate) async fn within<F: Future>(&self, limit: Duration, job: F) -> Option<F::Output> {
-        let slot = self;
+    /// its `slot` back (a job without one: a plain timeout); `None` when the
+    /// limit passed first.
+    pub(crate) async fn within<F: Future>(
+        slot: Option<&Slot>,
+        limit: Duration,
+        job: F,
+    ) -> Option<F::Output> {
+        let Some(slot) = slot else {
+            return tokio::time::timeout(limit, job).await.ok();
+        };
         let start = Instant::now();
         let (before, _) = slot.waited();
         let mut job = std::pin::pin!(job);
@@ -226,7 +233,7 @@ mod tests {
         };
         let timed = tokio::spawn({
             let slot = slot.clone();
-            async move { slot.within(Duration::from_millis(100), job).await }
+            async move { Slot::within(Some(&slot), Duration::from_millis(100), job).await }
         });
         tokio::task::yield_now().await;
         let other = slots.clone().try_acquire_owned().unwrap();
@@ -241,7 +248,14 @@ mod tests {
         // Work alone longer than the limit still times out.
         let slow = tokio::time::sleep(Duration::from_millis(150));
         assert!(
-            slot.within(Duration::from_millis(100), slow)
+            Slot::within(Some(&slot), Duration::from_millis(100), slow)
+                .await
+                .is_none()
+        );
+        // A job without a slot: a plain timeout.
+        let slow = tokio::time::sleep(Duration::from_millis(150));
+        assert!(
+            Slot::within(None, Duration::from_millis(100), slow)
                 .await
                 .is_none()
         );
